@@ -1,0 +1,54 @@
+# The course's commands. A newcomer needs two of them:
+#   make lab    create .venv, install everything, open the course in JupyterLab
+#   make test   create .venv, install everything, run the whole test suite
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: install lab test unit lint regen slides html bench browser-deps clean
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+lab: install
+	$(VENV)/bin/jupyter lab notebooks/00-start-here.ipynb
+
+# Everything: lint, unit tests, nbval on every notebook, the browser test.
+test: install browser-deps lint
+	$(PY) -m pytest -n 2 --dist loadscope $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check course_utils tests tools
+	$(VENV)/bin/nbqa ruff notebooks
+
+# Unit tests only (fast, no notebooks).
+unit: install
+	$(PY) -m pytest tests $(PYTEST_ARGS)
+
+browser-deps: install
+	bash tools/install_browser.sh
+
+# Re-execute notebooks in place (all, or NB=notebooks/01-....ipynb).
+regen: install
+	$(PY) tools/run_notebooks.py $(NB)
+
+slides: install
+	$(PY) tools/build_slides.py
+
+html: install
+	$(PY) tools/export_html.py
+
+bench: install
+	$(PY) -m course_utils.bench
+
+clean:
+	rm -rf build .pytest_cache

@@ -1,0 +1,63 @@
+"""A tiny framework for friendly exercise checkers.
+
+A checker runs the learner's code on test cases and prints one clear line:
+``✅ Exercise 1.2 passed (4 checks).`` or ``❌ Exercise 1.2: <what failed>``
+followed by a hint. It never shows a raw traceback: an exception in the
+learner's code is reported as "your code raised ...".
+
+Each check is a ``(description, function)`` pair. The function returns
+``None``/``True`` when the check passes, or ``False`` / a string explaining
+the failure; it may also raise ``AssertionError`` with a message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+__all__ = ["CheckResult", "run_checks", "Check"]
+
+Check = tuple[str, Callable[[], object]]
+
+
+@dataclass
+class CheckResult:
+    """Outcome of a checker. ``bool(result)`` is ``result.passed``."""
+
+    exercise: str
+    passed: bool
+    message: str
+    failures: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __repr__(self) -> str:
+        return f"CheckResult(exercise={self.exercise!r}, passed={self.passed})"
+
+    def _ipython_display_(self) -> None:
+        # The message was already printed by run_checks; show nothing twice.
+        pass
+
+
+def run_checks(exercise: str, checks: Sequence[Check], hint: str = "") -> CheckResult:
+    """Run ``checks`` in order, stop at the first failure, print and return the result."""
+    for number, (description, check) in enumerate(checks, start=1):
+        try:
+            outcome = check()
+        except AssertionError as exc:
+            detail = str(exc) or "the check's condition was not met"
+        except Exception as exc:  # the learner's code failed: report it, no traceback
+            detail = f"your code raised {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}".rstrip(": ")
+        else:
+            if outcome is None or outcome is True:
+                continue
+            detail = outcome if isinstance(outcome, str) else "the result was not what was expected"
+        message = f"❌ Exercise {exercise}: check {number} of {len(checks)} failed ({description}): {detail}"
+        if hint:
+            message += f"\n   Hint: {hint}"
+        print(message)
+        return CheckResult(exercise, False, message, [detail])
+    message = f"✅ Exercise {exercise} passed ({len(checks)} checks)."
+    print(message)
+    return CheckResult(exercise, True, message)
