@@ -1,0 +1,84 @@
+"""Logits -> probabilities -> labels, for binary (1 logit) and multi-class (K logits) models.
+
+Binary models output one logit per sample, shape ``(N, 1)`` or ``(N,)``:
+``sigmoid`` gives P(class 1), and a threshold gives the label. Multi-class
+models output ``(N, K)`` logits: ``softmax`` gives K probabilities per row and
+``argmax`` gives the label (``argmax`` of the logits is the same, because
+softmax is monotonic).
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = [
+    "check_threshold",
+    "check_logits",
+    "logits_to_probabilities",
+    "logits_to_labels",
+    "accuracy",
+]
+
+
+def check_threshold(threshold: float) -> float:
+    """Return ``threshold`` as a float, or raise if it is not a number in [0, 1]."""
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float):
+        raise TypeError(f"threshold must be a number between 0 and 1, got {threshold!r}")
+    if not 0.0 <= threshold <= 1.0:
+        raise ValueError(
+            f"threshold must be between 0 and 1 (it is compared with a probability), got {threshold}. "
+            "To threshold raw logits, use threshold 0.5 on probabilities (= logit 0)."
+        )
+    return float(threshold)
+
+
+def check_logits(logits: object) -> torch.Tensor:
+    """Return ``logits`` if it is a floating tensor of shape (N,), (N, 1) or (N, K); else raise."""
+    if not isinstance(logits, torch.Tensor):
+        raise TypeError(f"logits must be a torch.Tensor (the model's output), got {type(logits).__name__}")
+    if not logits.is_floating_point():
+        raise TypeError(f"logits must be floating point, got dtype {logits.dtype}")
+    if logits.ndim not in (1, 2) or logits.shape[0] == 0:
+        raise ValueError(
+            f"logits must have shape (N,), (N, 1) or (N, K) with N > 0, got {tuple(logits.shape)}"
+        )
+    return logits
+
+
+def _is_binary(logits: torch.Tensor) -> bool:
+    return logits.ndim == 1 or logits.shape[1] == 1
+
+
+def logits_to_probabilities(logits: torch.Tensor) -> torch.Tensor:
+    """``sigmoid`` for one logit per sample (same shape back), ``softmax`` over K logits."""
+    logits = check_logits(logits)
+    return torch.sigmoid(logits) if _is_binary(logits) else torch.softmax(logits, dim=1)
+
+
+def logits_to_labels(logits: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
+    """Predicted labels as a long tensor of shape ``(N,)``.
+
+    Binary: ``sigmoid(logit) >= threshold`` (threshold on the probability, in [0, 1]).
+    Multi-class: ``argmax`` over the K logits (``threshold`` is not used).
+    """
+    logits = check_logits(logits)
+    if _is_binary(logits):
+        threshold = check_threshold(threshold)
+        return (torch.sigmoid(logits.reshape(-1)) >= threshold).long()
+    return logits.argmax(dim=1)
+
+
+def accuracy(logits: torch.Tensor, targets: torch.Tensor, threshold: float = 0.5) -> float:
+    """Fraction of samples whose predicted label equals the target (a float in [0, 1]).
+
+    ``targets`` may be ``(N,)`` or ``(N, 1)``, float 0/1 or long class indices.
+    """
+    labels = logits_to_labels(logits, threshold)
+    if not isinstance(targets, torch.Tensor):
+        raise TypeError(f"targets must be a torch.Tensor, got {type(targets).__name__}")
+    targets = targets.reshape(-1)
+    if targets.shape[0] != labels.shape[0]:
+        raise ValueError(
+            f"logits and targets disagree on the number of samples: {labels.shape[0]} vs {targets.shape[0]}"
+        )
+    return (labels == targets.to(labels.device).long()).float().mean().item()
