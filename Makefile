@@ -23,8 +23,10 @@ lab: install
 	$(VENV)/bin/jupyter lab notebooks/00-start-here.ipynb
 
 # Everything: lint, unit tests, nbval on every notebook, the browser test.
+# COURSE_OFFLINE + tests/offline/sitecustomize.py block every non-loopback
+# connection in pytest, its workers and the notebook kernels.
 test: install browser-deps lint
-	$(PY) -m pytest -n 2 --dist loadscope $(PYTEST_ARGS)
+	COURSE_OFFLINE=1 PYTHONPATH=$(CURDIR)/tests/offline $(PY) -m pytest -n 2 --dist loadscope $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check course_utils tests tools
