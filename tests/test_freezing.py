@@ -1,0 +1,248 @@
+"""course_utils.freezing: frozen weights AND frozen BatchNorm statistics."""
+
+from __future__ import annotations
+
+import copy
+import io
+
+import pytest
+import torch
+from torch import nn
+
+from course_utils.freezing import freeze, frozen_norm_layers, is_frozen, unfreeze
+from course_utils.models import SmallCNN
+from course_utils.modes import mode_report
+
+
+def make_model() -> SmallCNN:
+    torch.manual_seed(0)
+    return SmallCNN(n_classes=5, channels=(4, 8), hidden=16, dropout=0.5)
+
+
+def batch(n: int = 16, shift: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(1)
+    return torch.rand(n, 1, 8, 8, generator=g) + shift, torch.randint(0, 5, (n,), generator=g)
+
+
+def bn_layers(module: nn.Module) -> list[nn.BatchNorm2d]:
+    return [m for m in module.modules() if isinstance(m, nn.BatchNorm2d)]
+
+
+def stats(module: nn.Module) -> list[torch.Tensor]:
+    return [t.clone() for bn in bn_layers(module) for t in (bn.running_mean, bn.running_var)]
+
+
+def same(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
+    return all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+def params(module: nn.Module) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in module.parameters()]
+
+
+def train_steps(model: nn.Module, steps: int = 3, shift: float = 2.0) -> None:
+    """A normal training loop: model.train() first, optimizer over ALL parameters."""
+    opt = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9, weight_decay=0.01)
+    x, y = batch(shift=shift)
+    for _ in range(steps):
+        model.train()
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+
+
+def test_bn_stays_in_eval_after_model_train():
+    model = make_model()
+    freeze(model.features)
+    model.train()
+    assert all(not bn.training for bn in bn_layers(model.features))
+    assert model.training and model.features.training and model.head.training
+    model.features.train()  # calling train on the frozen module itself
+    model.features[1].train()  # ... or on the layer itself
+    assert all(not bn.training for bn in bn_layers(model.features))
+
+
+def test_running_stats_do_not_move_in_train_mode():
+    model = make_model()
+    freeze(model.features)
+    before = stats(model)
+    model.train()
+    with torch.no_grad():
+        for _ in range(5):
+            model(batch(shift=3.0)[0])
+    assert same(before, stats(model))
+    assert all(bn.num_batches_tracked.item() == 0 for bn in bn_layers(model))
+
+
+def test_frozen_params_do_not_change_but_head_trains():
+    model = make_model()
+    freeze(model.features)
+    assert all(not p.requires_grad for p in model.features.parameters())
+    assert all(p.requires_grad for p in model.head.parameters())
+    feat, head, st = params(model.features), params(model.head), stats(model)
+    train_steps(model)
+    assert same(feat, params(model.features))
+    assert same(st, stats(model))
+    assert not same(head, params(model.head)), "the head should still learn"
+
+
+def test_stale_gradients_are_dropped():
+    model = make_model()
+    x, y = batch()
+    nn.functional.cross_entropy(model(x), y).backward()  # grads exist before freezing
+    freeze(model.features)
+    assert all(p.grad is None for p in model.features.parameters())
+    feat = params(model.features)
+    opt = torch.optim.SGD(model.parameters(), lr=1.0)
+    opt.step()
+    assert same(feat, params(model.features))
+
+
+def test_head_dropout_still_active_in_train_mode():
+    model = make_model()
+    freeze(model.features)
+    model.train()
+    x = batch()[0]
+    h = model.features(x)
+    out1, out2 = model.head(h), model.head(h)
+    assert not torch.equal(out1, out2), "dropout in the head should make two passes differ"
+    model.eval()
+    assert torch.equal(model.head(h), model.head(h))
+
+
+def test_mode_report_shows_mixed_modes():
+    model = make_model()
+    freeze(model.features)
+    model.train()
+    report = mode_report(model)
+    assert report.mixed
+    assert report["features.1"].mode == "eval"
+    assert report["features.6"].mode == "eval"
+    assert report["head.3"].mode == "train"
+    model.eval()
+    assert not mode_report(model).mixed
+
+
+def test_unfreeze_restores_normal_behaviour():
+    model = make_model()
+    freeze(model.features)
+    unfreeze(model.features)
+    assert not is_frozen(model.features)
+    assert frozen_norm_layers(model) == []
+    assert all(p.requires_grad for p in model.parameters())
+    model.train()
+    assert all(bn.training for bn in bn_layers(model))
+    before, feat = stats(model), params(model.features)
+    train_steps(model)
+    assert not same(before, stats(model))
+    assert not same(feat, params(model.features))
+    model.eval()
+    assert all(not bn.training for bn in bn_layers(model))
+
+
+def test_unfreeze_restores_previous_requires_grad_and_mode():
+    model = make_model()
+    model.features[0].bias.requires_grad_(False)  # frozen by hand before
+    model.train()
+    freeze(model.features)
+    unfreeze(model)  # unfreezing the parent reaches the frozen submodule
+    assert not model.features[0].bias.requires_grad
+    assert model.features[0].weight.requires_grad
+    assert all(bn.training for bn in bn_layers(model)), "BN should follow the (train) mode again"
+
+
+def test_freeze_and_unfreeze_are_idempotent():
+    model = make_model()
+    freeze(model.features)
+    assert freeze(model.features) is model.features
+    assert frozen_norm_layers(model.features) == ["1", "6"]
+    unfreeze(model.features)
+    assert unfreeze(model.features) is model.features
+    assert all(p.requires_grad for p in model.parameters())
+    assert frozen_norm_layers(model) == []
+
+
+def test_does_not_affect_other_modules_or_instances():
+    model, other = make_model(), make_model()
+    freeze(model.features)
+    other.train()
+    assert all(bn.training for bn in bn_layers(other))
+    assert "train" not in nn.BatchNorm2d.__dict__, "the class itself must not be patched"
+    assert all(not _locked(m) for m in model.head.modules())
+
+
+def _locked(m: nn.Module) -> bool:
+    return "train" in m.__dict__
+
+
+def test_bad_input_raises_type_error():
+    with pytest.raises(TypeError, match="nn.Module"):
+        freeze(make_model().state_dict())
+    with pytest.raises(TypeError, match="nn.Module"):
+        unfreeze("features")
+    with pytest.raises(TypeError, match="bn_eval"):
+        freeze(make_model(), bn_eval="yes")
+
+
+def test_locked_train_still_rejects_non_bool_like_pytorch():
+    model = make_model()
+    freeze(model.features)
+    with pytest.raises(ValueError, match="boolean"):
+        model.features[1].train("eval")
+
+
+def test_bn_eval_false_only_freezes_weights_so_stats_move():
+    model = make_model()
+    freeze(model.features, bn_eval=False)
+    feat, st = params(model.features), stats(model)
+    train_steps(model)
+    assert same(feat, params(model.features))
+    assert not same(st, stats(model)), "with bn_eval=False the running stats should drift"
+    assert frozen_norm_layers(model) == []
+
+
+def test_switching_bn_eval_on_a_frozen_module():
+    model = make_model()
+    freeze(model.features, bn_eval=False)
+    freeze(model.features, bn_eval=True)
+    assert frozen_norm_layers(model.features) == ["1", "6"]
+    model.train()
+    freeze(model.features, bn_eval=False)
+    assert frozen_norm_layers(model) == [] and all(bn.training for bn in bn_layers(model))
+
+
+def test_works_on_the_whole_model_and_on_a_single_layer():
+    model = make_model()
+    freeze(model)
+    model.train()
+    assert all(not bn.training for bn in bn_layers(model))
+    assert model.head[3].training  # dropout is not a norm layer: it follows the mode
+    bn = nn.BatchNorm1d(3)
+    freeze(bn)
+    bn.train()
+    assert not bn.training
+    assert frozen_norm_layers(bn) == ["(module)"]
+
+
+def test_survives_deepcopy_pickle_and_state_dict_round_trip():
+    model = make_model()
+    freeze(model.features)
+    clone = copy.deepcopy(model)
+    clone.train()
+    assert all(not bn.training for bn in bn_layers(clone))
+    assert clone.features[1].train is not model.features[1].train
+    buffer = io.BytesIO()
+    torch.save(model, buffer)
+    buffer.seek(0)
+    loaded = torch.load(buffer, weights_only=False)
+    loaded.train()
+    assert all(not bn.training for bn in bn_layers(loaded))
+    assert set(model.state_dict()) == set(make_model().state_dict())
+
+
+def test_eval_still_works_and_train_returns_the_layer():
+    model = make_model()
+    freeze(model.features)
+    assert model.features[1].train() is model.features[1]
+    model.eval()
+    assert not any(m.training for m in model.modules())
