@@ -1,0 +1,478 @@
+"""Widgets for notebook 02: what Dropout and BatchNorm do in each mode.
+
+* :class:`ModeExplorer` runs a small ``Linear -> BatchNorm1d -> ReLU -> Dropout``
+  block on a fixed batch. Toggle train/eval, click "New forward pass" and move
+  the dropout slider: the dropout mask, one sample's outputs and the BatchNorm
+  running statistics update live (train-mode passes move the running stats,
+  eval-mode passes do not).
+* :class:`BatchNormPanel` trains a ``BatchNorm1d`` on batches drawn from a known
+  population, then normalises the same samples twice: in train mode (each batch
+  with its own statistics) and in eval mode (with the running statistics). Small
+  batches make the two disagree.
+
+Both widgets own a ``torch.Generator`` seeded from ``seed``, so what they show
+is reproducible and never disturbs the notebook's global random state. Every
+callback updates ``.summary`` (HTML text), :attr:`text` (the same as plain
+text) and ``.state`` (a dict of numbers and arrays) for tests.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+from collections import OrderedDict
+from typing import Any
+
+import ipywidgets as widgets
+import numpy as np
+import torch
+from matplotlib.patches import Rectangle
+from torch import nn
+
+from ..style import EVAL_COLOR, TRAIN_COLOR
+from ._base import CourseWidget, check_choice, check_range
+
+__all__ = ["ModeExplorer", "BatchNormPanel"]
+
+MODES = ("train", "eval")
+
+
+def _plain(html_text: str) -> str:
+    """Strip the tags from a summary, leaving the readable sentence."""
+    return re.sub(r"<[^>]+>", "", html_text)
+
+
+def _check_int(name: str, value: Any, low: int, high: int) -> int:
+    """Raise a clear error unless ``value`` is an int in ``[low, high]``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be a whole number between {low} and {high}, got {value!r}")
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _check_seed(seed: Any) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int (for example seed=0), got {seed!r}")
+    return seed
+
+
+def _check_dropout_p(p: Any) -> float:
+    check_range("p", p, 0.0, 1.0)
+    if p >= 1.0:
+        raise ValueError(
+            "p must be below 1: with p=1 dropout zeroes every unit and the 1/(1-p) "
+            "rescaling divides by zero. Use a value in [0, 1), for example p=0.5."
+        )
+    return float(p)
+
+
+def _check_momentum(momentum: Any) -> float:
+    check_range("momentum", momentum, 0.0, 1.0)
+    if momentum <= 0.0:
+        raise ValueError(
+            "momentum must be in (0, 1]: with momentum=0 the running statistics never move. "
+            "PyTorch's default is 0.1."
+        )
+    return float(momentum)
+
+
+def _set_heights(bars, heights: np.ndarray) -> None:
+    for rect, height in zip(bars, heights, strict=True):
+        rect.set_height(float(height))
+
+
+# ---------------------------------------------------------------------------
+# ModeExplorer
+# ---------------------------------------------------------------------------
+
+
+class ModeExplorer(CourseWidget):
+    """Toggle train/eval and watch a dropout mask, one sample's outputs and BatchNorm's running stats.
+
+    The model is ``Linear(n_features, n_units) -> BatchNorm1d -> ReLU -> Dropout(p)``
+    applied to a fixed batch of ``n_samples`` inputs. Every control runs one
+    forward pass (except "Reset running stats"); passes in train mode draw a
+    new dropout mask and update the BatchNorm running statistics, passes in
+    eval mode do neither.
+
+    Args:
+        p: dropout probability, in ``[0, 1)``.
+        seed: seeds the widget's own generator (inputs, weights, dropout masks).
+        mode: the starting mode, ``"train"`` or ``"eval"``.
+        n_samples: batch size (at least 2, as BatchNorm needs in train mode).
+        n_features: input features per sample.
+        n_units: units in the hidden layer (columns of the mask image).
+        momentum: BatchNorm momentum, in ``(0, 1]``.
+        sample: which row of the batch the middle panel shows.
+
+    Controls: :attr:`mode_toggle`, :attr:`pass_button`, :attr:`p_slider`,
+    :attr:`reset_button`. ``state`` holds ``mode``, ``p``, ``mask`` (0/1 array,
+    samples x units), ``kept_fraction``, ``scale``, ``before_dropout``,
+    ``output``, ``running_mean``, ``running_var``, ``batch_mean``,
+    ``batch_var``, ``passes`` and ``train_passes``.
+    """
+
+    def __init__(
+        self,
+        p: float = 0.5,
+        seed: int = 0,
+        mode: str = "train",
+        n_samples: int = 16,
+        n_features: int = 4,
+        n_units: int = 12,
+        momentum: float = 0.1,
+        sample: int = 0,
+    ):
+        p = _check_dropout_p(p)
+        seed = _check_seed(seed)
+        check_choice("mode", mode, MODES)
+        n_samples = _check_int("n_samples", n_samples, 2, 256)
+        n_features = _check_int("n_features", n_features, 1, 64)
+        n_units = _check_int("n_units", n_units, 1, 64)
+        momentum = _check_momentum(momentum)
+        sample = _check_int("sample", sample, 0, n_samples - 1)
+        super().__init__(figsize=(13.0, 4.4))
+
+        self.sample = sample
+        self._gen = torch.Generator().manual_seed(seed)
+        # Inputs with a non-zero mean, so the running stats have somewhere to go.
+        self.inputs = 1.0 + 1.5 * torch.randn(n_samples, n_features, generator=self._gen)
+        with torch.random.fork_rng(devices=[]):  # nn.Linear's default init must not use up
+            linear = nn.Linear(n_features, n_units)  # the notebook's random numbers
+        with torch.no_grad():  # the weights come from the widget's own generator
+            scale = 1.0 / math.sqrt(n_features)
+            linear.weight.copy_(scale * torch.randn(n_units, n_features, generator=self._gen))
+            linear.bias.copy_(torch.randn(n_units, generator=self._gen))
+        self.model = nn.Sequential(
+            OrderedDict(
+                linear=linear,
+                bn=nn.BatchNorm1d(n_units, momentum=momentum),
+                relu=nn.ReLU(),
+                dropout=nn.Dropout(p),
+            )
+        )
+        self.model.train(mode == "train")
+        with torch.no_grad():
+            hidden = linear(self.inputs)
+        self.batch_mean = hidden.mean(0).numpy()
+        self.batch_var = hidden.var(0).numpy()  # unbiased, like running_var
+        self.passes = 0
+        self.train_passes = 0
+
+        self.mode_toggle = widgets.ToggleButtons(options=list(MODES), value=mode, description="mode")
+        self.pass_button = widgets.Button(description="New forward pass", icon="refresh")
+        self.p_slider = widgets.FloatSlider(
+            value=p, min=0.0, max=max(0.9, p), step=0.05, description="dropout p", readout_format=".2f"
+        )
+        self.reset_button = widgets.Button(description="Reset running stats")
+        self.controls = [self.mode_toggle, self.pass_button, self.p_slider, self.reset_button]
+
+        self._build_figure(n_samples, n_units)
+        self.mode_toggle.observe(self._on_mode, names="value")
+        self.p_slider.observe(self._on_p, names="value")
+        self.pass_button.on_click(self._on_pass)
+        self.reset_button.on_click(self._on_reset)
+        self.update()
+
+    @property
+    def mode(self) -> str:
+        """The current mode, ``"train"`` or ``"eval"``."""
+        return self.mode_toggle.value
+
+    @property
+    def text(self) -> str:
+        """The summary as plain text."""
+        return _plain(self.summary.value)
+
+    def layout(self) -> widgets.Widget:
+        top = widgets.HBox([self.mode_toggle, self.pass_button])
+        bottom = widgets.HBox([self.p_slider, self.reset_button])
+        return widgets.VBox([top, bottom, self.host.widget, self.summary])
+
+    # -- figure ---------------------------------------------------------------
+    def _build_figure(self, n_samples: int, n_units: int) -> None:
+        ax_mask, ax_out, ax_stats = self.figure.subplots(
+            1, 3, gridspec_kw={"width_ratios": [1.0, 1.3, 1.3]}
+        )
+        units = np.arange(n_units)
+        self._mask_image = ax_mask.imshow(
+            np.ones((n_samples, n_units)), cmap="gray", vmin=0, vmax=1, aspect="auto",
+            interpolation="nearest",
+        )
+        ax_mask.add_patch(
+            Rectangle((-0.5, self.sample - 0.5), n_units, 1, fill=False, edgecolor=TRAIN_COLOR, lw=2.5)
+        )
+        ax_mask.set(xlabel="unit", ylabel="sample in the batch")
+        ax_mask.grid(False)
+        for spine in ax_mask.spines.values():  # frame the all-white eval-mode mask
+            spine.set_visible(True)
+
+        zeros = np.zeros(n_units)
+        self._out_bars = ax_out.bar(units, zeros, width=0.7, label="after dropout")
+        (self._before_line,) = ax_out.plot(
+            units, zeros, "o", color="0.25", ms=7, label="after ReLU (dropout's input)"
+        )
+        ax_out.axhline(0.0, color="0.5", lw=1)
+        ax_out.set(xlabel="unit", ylabel="activation")
+        self._out_legend = ax_out.legend(loc="upper right", fontsize=10)
+
+        w = 0.38
+        self._mean_bars = ax_stats.bar(units - w / 2, zeros, w, color="#009e73", label="running_mean")
+        self._var_bars = ax_stats.bar(units + w / 2, zeros, w, color="#cc79a7", label="running_var")
+        ax_stats.plot(units - w / 2, self.batch_mean, "_", color="k", ms=14, mew=2.5,
+                      label="batch mean / var (target)")
+        ax_stats.plot(units + w / 2, self.batch_var, "_", color="k", ms=14, mew=2.5)
+        ax_stats.axhline(0.0, color="0.5", lw=1)
+        ax_stats.set(xlabel="unit", ylabel="value")
+        ax_stats.legend(loc="upper right", fontsize=10)
+        low = min(0.0, float(self.batch_mean.min()))
+        high = max(1.0, float(self.batch_var.max()), float(self.batch_mean.max()))
+        ax_stats.set_ylim(low - 0.15 * (high - low), high + 0.6 * (high - low))
+        self._axes = (ax_mask, ax_out, ax_stats)
+
+    # -- callbacks ------------------------------------------------------------
+    def _on_mode(self, change: dict) -> None:
+        self.model.train(change["new"] == "train")
+        self.update()
+
+    def _on_p(self, change: dict) -> None:
+        self.model.dropout.p = float(change["new"])
+        self.update()
+
+    def _on_pass(self, _button: Any = None) -> None:
+        self.update()
+
+    def _on_reset(self, _button: Any = None) -> None:
+        self.model.bn.reset_running_stats()
+        self.passes = self.train_passes = 0
+        self._render()
+
+    # -- computation ----------------------------------------------------------
+    def _forward(self) -> None:
+        """One forward pass of the real layers; the mask comes from the same RNG draw."""
+        seed = int(torch.randint(0, 2**31 - 1, (1,), generator=self._gen))
+        m = self.model
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
+            before = m.relu(m.bn(m.linear(self.inputs)))  # train mode: updates running stats
+            torch.manual_seed(seed)
+            output = m.dropout(before)
+            torch.manual_seed(seed)  # replay the same draw on ones: the mask itself
+            scaled_mask = m.dropout(torch.ones_like(before))
+        self._before = before.numpy()
+        self._output = output.numpy()
+        self._mask = (scaled_mask != 0).numpy().astype(float)
+        self._scale = float(scaled_mask.max())
+        self.passes += 1
+        self.train_passes += int(m.training)
+
+    def update(self, *_: Any) -> None:
+        """Run one forward pass in the current mode and redraw."""
+        self._forward()
+        self._render()
+
+    def _render(self) -> None:
+        mode = self.mode
+        colour = TRAIN_COLOR if mode == "train" else EVAL_COLOR
+        p = float(self.model.dropout.p)
+        kept = float(self._mask.mean())
+        running_mean = self.model.bn.running_mean.numpy().copy()
+        running_var = self.model.bn.running_var.numpy().copy()
+
+        ax_mask, ax_out, ax_stats = self._axes
+        self._mask_image.set_data(self._mask)
+        ax_mask.set_title(f"dropout mask, {mode} mode\n(white = kept: {kept:.0%})")
+        _set_heights(self._out_bars, self._output[self.sample])
+        for rect in self._out_bars:
+            rect.set_color(colour)
+        self._out_legend.legend_handles[1].set_color(colour)
+        self._before_line.set_ydata(self._before[self.sample])
+        top = max(1.0, float(self._before.max()) / (1.0 - p)) * 1.1
+        ax_out.set_ylim(-0.05 * top, top)
+        ax_out.set_title(f"sample {self.sample} (framed row)\nkept units scaled by {self._scale:.2f}")
+        _set_heights(self._mean_bars, running_mean)
+        _set_heights(self._var_bars, running_var)
+        ax_stats.set_title(f"BatchNorm running stats\n({self.train_passes} train-mode passes)")
+        self.host.refresh()
+
+        if mode == "train":
+            drop = f"kept {kept:.0%} of units · scale {self._scale:.2f}"
+            bn = "BatchNorm uses the batch's statistics and updates its running stats"
+        else:
+            drop = f"dropout is the identity: kept {kept:.0%} of units · scale {self._scale:.2f}"
+            bn = "BatchNorm uses its running stats and leaves them alone"
+        self.summary.value = (
+            f"<b>mode: {mode}</b> · p={p:.2f} · {drop} · {bn} · "
+            f"running_mean[0]={running_mean[0]:.3f} (target {self.batch_mean[0]:.3f}) · "
+            f"running_var[0]={running_var[0]:.3f} (target {self.batch_var[0]:.3f}) · "
+            f"passes: {self.passes} ({self.train_passes} in train mode)"
+        )
+        self.state = {
+            "mode": mode,
+            "p": p,
+            "mask": self._mask.copy(),
+            "kept_fraction": kept,
+            "scale": self._scale,
+            "before_dropout": self._before.copy(),
+            "output": self._output.copy(),
+            "running_mean": running_mean,
+            "running_var": running_var,
+            "batch_mean": self.batch_mean.copy(),
+            "batch_var": self.batch_var.copy(),
+            "passes": self.passes,
+            "train_passes": self.train_passes,
+        }
+
+
+# ---------------------------------------------------------------------------
+# BatchNormPanel
+# ---------------------------------------------------------------------------
+
+
+class BatchNormPanel(CourseWidget):
+    """Train-mode vs eval-mode BatchNorm outputs for the same samples.
+
+    A ``BatchNorm1d(1, momentum=..., affine=False)`` first sees ``n_batches``
+    training batches of ``batch_size`` values drawn from a normal population
+    (mean ``loc``, standard deviation ``scale``), which sets its running
+    statistics. Then about ``n_points`` fresh values, in batches of
+    ``batch_size``, are normalised twice: in train mode (each batch with its own
+    mean and variance) and in eval mode (with the running statistics). The left
+    panel plots one against the other; the right panel shows the running
+    statistics converging during training.
+
+    Every setting is recomputed from ``seed``, so the same settings always give
+    the same picture.
+
+    Controls: :attr:`batch_size_slider`, :attr:`momentum_slider`,
+    :attr:`n_batches_slider`. ``state`` holds ``batch_size``, ``momentum``,
+    ``n_batches``, ``running_mean``, ``running_var``, ``population_mean``,
+    ``population_var``, ``inputs`` (the raw test values, batch after batch),
+    ``train_out``, ``eval_out``, ``mean_abs_diff`` and ``max_abs_diff``.
+    """
+
+    def __init__(
+        self,
+        batch_size: int = 8,
+        momentum: float = 0.1,
+        n_batches: int = 100,
+        seed: int = 0,
+        loc: float = 3.0,
+        scale: float = 2.0,
+        n_points: int = 64,
+    ):
+        batch_size = _check_int("batch_size", batch_size, 2, 64)
+        momentum = _check_momentum(momentum)
+        n_batches = _check_int("n_batches", n_batches, 1, 500)
+        self.seed = _check_seed(seed)
+        check_range("loc", loc, -100.0, 100.0)
+        check_range("scale (the population's standard deviation)", scale, 1e-3, 100.0)
+        self.n_points = _check_int("n_points", n_points, 2, 1024)
+        self.loc, self.scale = float(loc), float(scale)
+        super().__init__(figsize=(12.0, 4.6))
+
+        self.batch_size_slider = widgets.IntSlider(
+            value=batch_size, min=2, max=64, step=1, description="batch size"
+        )
+        self.momentum_slider = widgets.FloatSlider(
+            value=momentum, min=0.01, max=1.0, step=0.01, description="momentum",
+            readout_format=".2f",
+        )
+        self.n_batches_slider = widgets.IntSlider(
+            value=n_batches, min=1, max=500, step=1, description="train batches"
+        )
+        self.controls = [self.batch_size_slider, self.momentum_slider, self.n_batches_slider]
+        self._build_figure()
+        for control in self.controls:
+            control.observe(self.update, names="value")
+        self.update()
+
+    @property
+    def text(self) -> str:
+        """The summary as plain text."""
+        return _plain(self.summary.value)
+
+    def _build_figure(self) -> None:
+        ax_pts, ax_run = self.figure.subplots(1, 2)
+        (self._diagonal,) = ax_pts.plot([-1, 1], [-1, 1], "--", color="0.4", lw=1.5,
+                                        label="train = eval")
+        self._points = ax_pts.scatter([0.0], [0.0], c=[0.0], cmap="viridis", s=36,
+                                      edgecolors="k", linewidths=0.4, label="one sample (colour: its batch)")
+        ax_pts.set(xlabel="eval-mode output (running stats)",
+                   ylabel="train-mode output\n(its own batch's stats)")
+        ax_pts.legend(loc="upper left", fontsize=10)
+
+        (self._mean_line,) = ax_run.plot([], [], color="#009e73", label="running_mean")
+        (self._std_line,) = ax_run.plot([], [], color="#cc79a7", label="sqrt(running_var)")
+        ax_run.axhline(self.loc, color="#009e73", ls="--", lw=1.5, label="population mean")
+        ax_run.axhline(self.scale, color="#cc79a7", ls="--", lw=1.5, label="population std")
+        ax_run.set(xlabel="training batches seen", ylabel="value")
+        ax_run.legend(loc="upper right", fontsize=10, ncols=2)
+        self._axes = (ax_pts, ax_run)
+
+    def update(self, *_: Any) -> None:
+        """Retrain the running statistics for the current settings and redraw."""
+        batch_size = int(self.batch_size_slider.value)
+        momentum = float(self.momentum_slider.value)
+        n_batches = int(self.n_batches_slider.value)
+        gen = torch.Generator().manual_seed(self.seed)
+
+        bn = nn.BatchNorm1d(1, momentum=momentum, affine=False)
+        train_data = self.loc + self.scale * torch.randn(n_batches, batch_size, 1, generator=gen)
+        means, stds = [], []
+        with torch.no_grad():
+            for batch in train_data:
+                bn(batch)  # train mode: updates running_mean / running_var
+                means.append(float(bn.running_mean[0]))
+                stds.append(math.sqrt(float(bn.running_var[0])))
+            n_test = max(1, self.n_points // batch_size)
+            test = self.loc + self.scale * torch.randn(n_test, batch_size, 1, generator=gen)
+            # Train mode on a copy, so these batches do not move the stats we compare with.
+            bn_train = copy.deepcopy(bn)
+            train_out = torch.cat([bn_train(batch) for batch in test]).flatten().numpy()
+            bn.eval()
+            eval_out = bn(test.reshape(-1, 1)).flatten().numpy()
+        diff = np.abs(train_out - eval_out)
+        running_mean = float(bn.running_mean[0])
+        running_var = float(bn.running_var[0])
+
+        ax_pts, ax_run = self._axes
+        self._points.set_offsets(np.column_stack([eval_out, train_out]))
+        self._points.set_array(np.repeat(np.arange(n_test), batch_size).astype(float))
+        self._points.set_clim(0, max(1, n_test - 1))
+        lim = max(3.0, float(np.abs(train_out).max()), float(np.abs(eval_out).max())) * 1.1
+        self._diagonal.set_data([-lim, lim], [-lim, lim])
+        ax_pts.set_xlim(-lim, lim)
+        ax_pts.set_ylim(-lim, lim)
+        ax_pts.set_title(f"same samples, two modes\nmean |train − eval| = {diff.mean():.3f}")
+        steps = np.arange(1, n_batches + 1)
+        self._mean_line.set_data(steps, means)
+        self._std_line.set_data(steps, stds)
+        ax_run.set_xlim(0, n_batches + 1)
+        low = min(0.0, self.loc, min(means))
+        high = max(self.loc, self.scale, max(means), max(stds))
+        ax_run.set_ylim(low - 0.1 * (high - low), high + 0.5 * (high - low))
+        ax_run.set_title(f"running stats while training\n(batch size {batch_size}, momentum {momentum:.2f})")
+        self.host.refresh()
+
+        self.summary.value = (
+            f"<b>batch size {batch_size} · momentum {momentum:.2f} · {n_batches} training batches</b>"
+            f" · running_mean {running_mean:.3f} (population {self.loc:.3f})"
+            f" · running_var {running_var:.3f} (population {self.scale**2:.3f})"
+            f" · mean |train − eval| = {diff.mean():.3f} over {diff.size} samples"
+        )
+        self.state = {
+            "batch_size": batch_size,
+            "momentum": momentum,
+            "n_batches": n_batches,
+            "running_mean": running_mean,
+            "running_var": running_var,
+            "population_mean": self.loc,
+            "population_var": self.scale**2,
+            "train_out": train_out,
+            "eval_out": eval_out,
+            "mean_abs_diff": float(diff.mean()),
+            "max_abs_diff": float(diff.max()),
+            "inputs": test.flatten().numpy(),
+        }
