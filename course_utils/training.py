@@ -1,0 +1,471 @@
+"""The training loop of notebook 04, packaged for the later notebooks.
+
+Notebook 04 writes the loop out by hand; later notebooks call :func:`fit` so
+that they can focus on what changes between train and eval mode.
+
+* :func:`train_one_epoch` puts the model in **train mode** and runs the five
+  steps on every batch: forward, loss, ``zero_grad``, backward, ``step``.
+* :func:`evaluate` measures loss and accuracy under ``torch.inference_mode()``.
+  It **requires eval mode** and raises a ``ValueError`` if any submodule is
+  still in train mode ("evaluate() needs the model in eval mode ... Call
+  model.eval() first"). Evaluating in train mode by mistake is the bug this
+  course is about: dropout would drop units and BatchNorm would normalise with
+  the test batch's statistics (and update its running statistics). Refusing
+  beats silently switching, because the caller sees where the mode was wrong.
+* :func:`fit` runs ``epochs`` epochs. Each one is :func:`train_one_epoch` (train
+  mode), then, with test data, ``model.eval()`` and :func:`evaluate`; the next
+  epoch switches back to train mode. **fit leaves the model in eval mode**,
+  the state in which you predict with it; call ``model.train()`` to train more
+  by hand.
+* :class:`History` keeps the per-epoch numbers, prints a short summary and
+  plots loss and accuracy curves.
+
+Train metrics are averages over the epoch's batches, each measured during the
+forward pass *before* that batch's update and in train mode (dropout on);
+test metrics are measured after the epoch, in eval mode. The two are
+therefore not measured under identical conditions, which is the usual
+convention (and the reason train accuracy can sit below test accuracy).
+
+Accuracy comes from :func:`course_utils.conversions.accuracy`: one logit per
+sample means binary (sigmoid, then a threshold on the probability), K logits
+mean K classes (argmax). Data is moved to the device of the model's
+parameters, so the same call works on a CPU and on a GPU.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from .conversions import accuracy, check_threshold
+from .modes import check_module, require_mode
+
+__all__ = ["History", "evaluate", "train_one_epoch", "fit"]
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+# ---------------------------------------------------------------------------
+# History
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class History:
+    """Per-epoch loss and accuracy from :func:`fit` (``test_*`` are empty without test data)."""
+
+    train_loss: list[float] = field(default_factory=list)
+    test_loss: list[float] = field(default_factory=list)
+    train_acc: list[float] = field(default_factory=list)
+    test_acc: list[float] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.train_loss = [float(v) for v in self.train_loss]
+        self.test_loss = [float(v) for v in self.test_loss]
+        self.train_acc = [float(v) for v in self.train_acc]
+        self.test_acc = [float(v) for v in self.test_acc]
+        if len(self.train_acc) != len(self.train_loss):
+            raise ValueError(
+                f"train_loss and train_acc need one value per epoch each, "
+                f"got {len(self.train_loss)} and {len(self.train_acc)}"
+            )
+        if len(self.test_loss) != len(self.test_acc):
+            raise ValueError(
+                f"test_loss and test_acc need one value per epoch each, "
+                f"got {len(self.test_loss)} and {len(self.test_acc)}"
+            )
+        if self.test_loss and len(self.test_loss) != len(self.train_loss):
+            raise ValueError(
+                f"test metrics must be empty or have one value per epoch "
+                f"({len(self.train_loss)}), got {len(self.test_loss)}"
+            )
+
+    @property
+    def epochs(self) -> int:
+        """Number of epochs recorded."""
+        return len(self.train_loss)
+
+    @property
+    def has_test(self) -> bool:
+        """True when test metrics were recorded."""
+        return bool(self.test_loss)
+
+    def append(
+        self,
+        train_loss: float,
+        train_acc: float,
+        test_loss: float | None = None,
+        test_acc: float | None = None,
+    ) -> None:
+        """Record one epoch (pass both test values or neither)."""
+        if (test_loss is None) != (test_acc is None):
+            raise ValueError("pass both test_loss and test_acc, or neither")
+        if test_loss is not None and self.epochs and not self.has_test:
+            raise ValueError("this history has no test metrics so far; keep it that way")
+        self.train_loss.append(float(train_loss))
+        self.train_acc.append(float(train_acc))
+        if test_loss is not None:
+            self.test_loss.append(float(test_loss))
+            self.test_acc.append(float(test_acc))
+
+    def __str__(self) -> str:
+        if not self.epochs:
+            return "History(0 epochs)"
+        text = (
+            f"History({self.epochs} epoch{'s' if self.epochs != 1 else ''}): "
+            f"train loss {self.train_loss[-1]:.4f}, acc {self.train_acc[-1]:.4f}"
+        )
+        if self.has_test:
+            text += f"; test loss {self.test_loss[-1]:.4f}, acc {self.test_acc[-1]:.4f}"
+        return text
+
+    __repr__ = __str__
+
+    def plot(self, axes: Sequence[Any] | None = None, title: str | None = None):
+        """Loss (left) and accuracy (right) per epoch, train vs test. Returns the Figure.
+
+        Args:
+            axes: two matplotlib Axes to draw into; ``None`` makes a new figure.
+            title: optional title for the whole figure.
+        """
+        import matplotlib.pyplot as plt
+
+        from .style import EVAL_COLOR, TRAIN_COLOR
+
+        if not self.epochs:
+            raise ValueError("this History is empty: train for at least one epoch before plotting")
+        if axes is None:
+            fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+        else:
+            axes = list(axes)
+            if len(axes) != 2:
+                raise ValueError(f"axes must be two matplotlib Axes (loss, accuracy), got {len(axes)}")
+            fig = axes[0].figure
+        x = range(1, self.epochs + 1)
+        panels = (
+            (axes[0], self.train_loss, self.test_loss, "loss", "Loss"),
+            (axes[1], self.train_acc, self.test_acc, "accuracy", "Accuracy"),
+        )
+        for ax, train, test, ylabel, name in panels:
+            ax.plot(x, train, color=TRAIN_COLOR, label="train (train mode)")
+            if self.has_test:
+                ax.plot(x, test, color=EVAL_COLOR, label="test (eval mode)")
+            ax.set_xlabel("epoch")
+            ax.set_ylabel(ylabel)
+            ax.set_title(name)
+            ax.legend()
+        axes[1].set_ylim(min(0.0, *self.train_acc, *self.test_acc) - 0.02, 1.02)
+        if title:
+            fig.suptitle(title)
+        return fig
+
+
+# ---------------------------------------------------------------------------
+# Validation helpers
+# ---------------------------------------------------------------------------
+
+
+def _check_data(X: object, y: object, what: str = "") -> tuple[torch.Tensor, torch.Tensor]:
+    prefix = f"{what} " if what else ""
+    for name, t in (("X", X), ("y", y)):
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(
+                f"{prefix}{name} must be a torch.Tensor, got {type(t).__name__}; "
+                "convert with torch.tensor(...) or torch.from_numpy(...)"
+            )
+    if X.ndim == 0 or y.ndim == 0 or X.shape[0] == 0:
+        raise ValueError(
+            f"{prefix}X and y need a first (batch) dimension with at least one sample, "
+            f"got shapes {tuple(X.shape)} and {tuple(y.shape)}"
+        )
+    if X.shape[0] != y.shape[0]:
+        raise ValueError(
+            f"{prefix}X and y must have the same number of samples (first dimension), "
+            f"got {X.shape[0]} and {y.shape[0]}"
+        )
+    return X, y
+
+
+def _check_loss_fn(loss_fn: object) -> LossFn:
+    if not callable(loss_fn):
+        raise TypeError(
+            f"loss_fn must be callable, like nn.BCEWithLogitsLoss() (note the brackets), "
+            f"got {type(loss_fn).__name__}"
+        )
+    if isinstance(loss_fn, type):
+        raise TypeError(
+            f"loss_fn is the class {loss_fn.__name__}, not a loss object: "
+            f"pass {loss_fn.__name__}() with brackets"
+        )
+    return loss_fn  # type: ignore[return-value]
+
+
+def _check_batch_size(batch_size: object) -> int | None:
+    if batch_size is None:
+        return None
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int or None (full batch), got {batch_size!r}")
+    return batch_size
+
+
+def _check_optimizer(optimizer: object, model: nn.Module) -> torch.optim.Optimizer:
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(
+            f"optimizer must be a torch.optim.Optimizer, like torch.optim.SGD(model.parameters(), lr=0.1), "
+            f"got {type(optimizer).__name__}"
+        )
+    mine = {id(p) for p in model.parameters()}
+    held = [p for group in optimizer.param_groups for p in group["params"]]
+    if mine and not any(id(p) in mine for p in held):
+        raise ValueError(
+            "the optimizer does not hold any of this model's parameters, so step() would "
+            "change nothing; build it from this model: torch.optim.SGD(model.parameters(), ...)"
+        )
+    return optimizer
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    for tensor in model.parameters():
+        return tensor.device
+    for tensor in model.buffers():
+        return tensor.device
+    return torch.device("cpu")
+
+
+def _check_loss(loss: object) -> torch.Tensor:
+    if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+        shape = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
+        raise ValueError(
+            f"loss_fn must return one number (a scalar tensor), got {shape}; "
+            "use the default reduction='mean'"
+        )
+    return loss
+
+
+def _batches(
+    n: int, batch_size: int | None, generator: torch.Generator | None, shuffle: bool
+) -> Iterator[torch.Tensor | slice]:
+    """Index batches: one slice for the full batch, else (shuffled) index tensors."""
+    if batch_size is None or batch_size >= n and not shuffle:
+        yield slice(None)
+        return
+    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    for start in range(0, n, batch_size):
+        yield order[start : start + batch_size]
+
+
+def _take(t: torch.Tensor, index: torch.Tensor | slice) -> torch.Tensor:
+    if isinstance(index, slice):
+        return t
+    return t[index.to(t.device)]
+
+
+# ---------------------------------------------------------------------------
+# The loop
+# ---------------------------------------------------------------------------
+
+
+def evaluate(
+    model: nn.Module,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    loss_fn: LossFn,
+    *,
+    batch_size: int | None = None,
+    threshold: float = 0.5,
+) -> tuple[float, float]:
+    """Loss and accuracy of ``model`` on ``(X, y)``, as two Python floats.
+
+    The model must already be in eval mode (``model.eval()``); a model with any
+    submodule in train mode is refused with a ``ValueError``, because its
+    dropout and BatchNorm layers would give train-mode numbers (and BatchNorm
+    would update its running statistics). The forward pass runs under
+    ``torch.inference_mode()``, so no graph is built. Data is moved to the
+    model's device. With ``batch_size`` the loss is the size-weighted mean over
+    batches (equal to the full-batch loss for a ``reduction='mean'`` loss).
+
+    Args:
+        model: an ``nn.Module`` in eval mode.
+        X, y: inputs and targets with the same first dimension.
+        loss_fn: e.g. ``nn.BCEWithLogitsLoss()`` or ``nn.CrossEntropyLoss()``.
+        batch_size: evaluate in chunks of this size (``None``: all at once).
+        threshold: probability threshold for binary models.
+    """
+    check_module(model)
+    require_mode(model, training=False, action="evaluate()")
+    X, y = _check_data(X, y)
+    loss_fn = _check_loss_fn(loss_fn)
+    batch_size = _check_batch_size(batch_size)
+    threshold = check_threshold(threshold)
+    device = _model_device(model)
+    X, y = X.to(device), y.to(device)
+    n = X.shape[0]
+    total_loss = total_acc = 0.0
+    with torch.inference_mode():
+        for index in _batches(n, batch_size, None, shuffle=False):
+            xb, yb = _take(X, index), _take(y, index)
+            logits = model(xb)
+            loss = _check_loss(loss_fn(logits, yb))
+            total_loss += loss.item() * xb.shape[0]
+            total_acc += accuracy(logits, yb, threshold) * xb.shape[0]
+    return total_loss / n, total_acc / n
+
+
+def train_one_epoch(
+    model: nn.Module,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    loss_fn: LossFn,
+    optimizer: torch.optim.Optimizer,
+    *,
+    batch_size: int | None = None,
+    generator: torch.Generator | None = None,
+    set_train_mode: Callable[[nn.Module], object] | None = None,
+    threshold: float = 0.5,
+) -> tuple[float, float]:
+    """One pass over ``(X, y)`` in train mode; returns the mean (loss, accuracy).
+
+    For every batch: 1. forward, 2. loss, 3. ``optimizer.zero_grad()``,
+    4. ``loss.backward()``, 5. ``optimizer.step()``. The returned numbers are
+    size-weighted means over the batches, each measured before its update.
+
+    Args:
+        batch_size: ``None`` for one full batch (no shuffling); otherwise the
+            samples are shuffled with ``torch.randperm(..., generator=generator)``
+            and cut into batches of this size (the last one may be smaller).
+        generator: the random generator for shuffling (``None``: PyTorch's global one).
+        set_train_mode: how to put the model in train mode; default ``model.train()``.
+            Pass e.g. a function that calls ``model.train()`` and then ``.eval()`` on a
+            frozen backbone's BatchNorm layers to keep them in eval mode.
+        threshold: probability threshold for binary accuracy.
+    """
+    check_module(model)
+    X, y = _check_data(X, y)
+    loss_fn = _check_loss_fn(loss_fn)
+    optimizer = _check_optimizer(optimizer, model)
+    batch_size = _check_batch_size(batch_size)
+    threshold = check_threshold(threshold)
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+    if set_train_mode is None:
+        model.train()
+    elif callable(set_train_mode):
+        set_train_mode(model)
+    else:
+        raise TypeError(f"set_train_mode must be a function of the model, got {type(set_train_mode).__name__}")
+    if not torch.is_grad_enabled():
+        raise RuntimeError(
+            "train_one_epoch() was called with gradient tracking switched off; "
+            "call it outside torch.no_grad() / torch.inference_mode()"
+        )
+    device = _model_device(model)
+    X, y = X.to(device), y.to(device)
+    n = X.shape[0]
+    total_loss = total_acc = 0.0
+    for index in _batches(n, batch_size, generator, shuffle=batch_size is not None):
+        xb, yb = _take(X, index), _take(y, index)
+        logits = model(xb)  # 1. forward
+        loss = _check_loss(loss_fn(logits, yb))  # 2. loss
+        optimizer.zero_grad()  # 3. clear last batch's gradients
+        loss.backward()  # 4. gradients of the loss w.r.t. every parameter
+        optimizer.step()  # 5. update the parameters
+        total_loss += loss.item() * xb.shape[0]
+        total_acc += accuracy(logits.detach(), yb, threshold) * xb.shape[0]
+    return total_loss / n, total_acc / n
+
+
+def fit(
+    model: nn.Module,
+    train: tuple[torch.Tensor, torch.Tensor],
+    test: tuple[torch.Tensor, torch.Tensor] | None = None,
+    *,
+    loss_fn: LossFn,
+    optimizer: torch.optim.Optimizer,
+    epochs: int,
+    batch_size: int | None = None,
+    device: torch.device | str | None = None,
+    progress: bool = False,
+    seed: int | None = None,
+    set_train_mode: Callable[[nn.Module], object] | None = None,
+    threshold: float = 0.5,
+) -> History:
+    """Train for ``epochs`` epochs, evaluating on ``test`` after each; return the :class:`History`.
+
+    Every epoch: :func:`train_one_epoch` (train mode), then, if ``test`` is given,
+    ``model.eval()`` and :func:`evaluate`. The next epoch goes back to train mode.
+    **On return the model is in eval mode**, ready to predict with.
+
+    Args:
+        model: the ``nn.Module`` to train (its optimizer must hold its parameters).
+        train: ``(X_train, y_train)``.
+        test: ``(X_test, y_test)``, or ``None`` to record train metrics only.
+        loss_fn: e.g. ``nn.BCEWithLogitsLoss()`` (1 logit) or ``nn.CrossEntropyLoss()`` (K logits).
+        optimizer: e.g. ``torch.optim.Adam(model.parameters(), lr=0.01)``.
+        epochs: number of passes over the training data (an int >= 1).
+        batch_size: ``None`` for full-batch training, else shuffled mini-batches.
+        device: move the model there first; ``None`` keeps it where it is. Data always
+            goes to the model's device.
+        progress: show a tqdm progress bar with the latest metrics (default: silent).
+        seed: seeds the ``torch.Generator`` that shuffles the mini-batches, so the
+            batch order is reproducible. It does not seed dropout: call
+            ``course_utils.set_seed`` for that.
+        set_train_mode: see :func:`train_one_epoch`.
+        threshold: probability threshold for binary accuracy.
+    """
+    check_module(model)
+    if not isinstance(train, tuple | list) or len(train) != 2:
+        raise TypeError("train must be a pair (X_train, y_train)")
+    X_train, y_train = _check_data(*train, what="train")
+    if test is not None:
+        if not isinstance(test, tuple | list) or len(test) != 2:
+            raise TypeError("test must be a pair (X_test, y_test) or None")
+        X_test, y_test = _check_data(*test, what="test")
+    loss_fn = _check_loss_fn(loss_fn)
+    optimizer = _check_optimizer(optimizer, model)
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs must be an int >= 1, got {epochs!r}")
+    batch_size = _check_batch_size(batch_size)
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        raise ValueError(f"seed must be a non-negative int or None, got {seed!r}")
+    threshold = check_threshold(threshold)
+    if device is not None:
+        model.to(device)
+    generator = torch.Generator().manual_seed(seed) if seed is not None else None
+
+    history = History()
+    epoch_range: Any = range(epochs)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = epoch_range = tqdm(epoch_range, desc="epochs", unit="epoch")
+    for _ in epoch_range:
+        train_loss, train_acc = train_one_epoch(
+            model,
+            X_train,
+            y_train,
+            loss_fn,
+            optimizer,
+            batch_size=batch_size,
+            generator=generator,
+            set_train_mode=set_train_mode,
+            threshold=threshold,
+        )
+        model.eval()
+        if test is not None:
+            test_loss, test_acc = evaluate(
+                model, X_test, y_test, loss_fn, batch_size=batch_size, threshold=threshold
+            )
+            history.append(train_loss, train_acc, test_loss, test_acc)
+        else:
+            history.append(train_loss, train_acc)
+        if bar is not None:
+            shown = {"loss": f"{train_loss:.4f}", "acc": f"{train_acc:.4f}"}
+            if test is not None:
+                shown |= {"test_loss": f"{test_loss:.4f}", "test_acc": f"{test_acc:.4f}"}
+            bar.set_postfix(shown)
+    return history
