@@ -76,6 +76,16 @@ def accuracy(logits: torch.Tensor, targets: torch.Tensor, threshold: float = 0.5
     labels = logits_to_labels(logits, threshold)
     if not isinstance(targets, torch.Tensor):
         raise TypeError(f"targets must be a torch.Tensor, got {type(targets).__name__}")
+    if targets.ndim > 2 or (targets.ndim == 2 and targets.shape[1] != 1):
+        raise ValueError(
+            f"targets must have shape (N,) or (N, 1) holding one label per sample, got "
+            f"{tuple(targets.shape)}; for one-hot targets pass targets.argmax(dim=1)"
+        )
+    if targets.is_floating_point() and not torch.equal(targets, targets.round()):
+        raise ValueError(
+            "targets must be whole-number labels (0/1 or class indices), got fractional "
+            "values; compare labels, not probabilities"
+        )
     targets = targets.reshape(-1)
     if targets.shape[0] != labels.shape[0]:
         raise ValueError(

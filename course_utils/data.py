@@ -65,12 +65,12 @@ def make_dataset(
     """
     if name not in DATASETS:
         raise ValueError(f"name must be one of {DATASETS}, got {name!r}")
-    if not isinstance(n_samples, int) or n_samples < 10:
+    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 10:
         raise ValueError(f"n_samples must be an int >= 10, got {n_samples!r}")
     if not 0 < test_size < 1:
         raise ValueError(f"test_size must be between 0 and 1 (exclusive), got {test_size}")
-    if noise < 0:
-        raise ValueError(f"noise must be >= 0, got {noise}")
+    if isinstance(noise, bool) or not isinstance(noise, int | float) or noise < 0:
+        raise ValueError(f"noise must be a number >= 0, got {noise!r}")
     if name == "circles":
         X, y = make_circles(n_samples, noise=noise, factor=0.5, random_state=seed)
         k = 2
@@ -110,11 +110,20 @@ def digits_images(
         test_size: fraction held out for testing.
         seed: seed of the stratified split.
     """
+    if not 0 < test_size < 1:
+        raise ValueError(f"test_size must be between 0 and 1 (exclusive), got {test_size}")
+    if classes is not None:
+        if isinstance(classes, int | str) or not hasattr(classes, "__iter__"):
+            raise TypeError(f"classes must be a tuple of digits such as (3, 8), got {classes!r}")
+        classes = tuple(classes)
+        bad = [c for c in classes if isinstance(c, bool) or not isinstance(c, int | np.integer)]
+        if bad:
+            raise TypeError(f"classes must contain ints from 0-9, got {classes}")
+        classes = tuple(int(c) for c in classes)
     digits = load_digits()
     X = digits.images.astype(np.float32) / 16.0
     y = digits.target
     if classes is not None:
-        classes = tuple(classes)
         bad = [c for c in classes if c not in range(10)]
         if bad or len(set(classes)) != len(classes) or len(classes) < 2:
             raise ValueError(f"classes must be 2+ distinct digits from 0-9, got {classes}")

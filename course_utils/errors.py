@@ -45,6 +45,14 @@ def expect_error(
         AssertionError: if the block raised nothing, or ``match`` is not in the message.
         BaseException: any exception that is not one of ``expected`` propagates unchanged.
     """
+    bad = [k for k in expected if not (isinstance(k, type) and issubclass(k, BaseException))]
+    if bad:
+        raise TypeError(
+            f"expect_error takes exception classes such as ValueError (not instances or "
+            f"names), got {bad[0]!r}"
+        )
+    if match is not None and not isinstance(match, str):
+        raise TypeError(f"match must be a string or None, got {type(match).__name__}")
     kinds = expected or (Exception,)
     caught = CaughtError()
     try:

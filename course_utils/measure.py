@@ -58,15 +58,20 @@ def saved_tensor_bytes(fn: Callable[[], Any], grad_mode: str = "grad") -> int:
 
 def time_per_call(
     fn: Callable[[], Any],
-    grad_mode: str = "grad",
+    grad_mode: str | None = "grad",
     repeats: int = 50,
     warmup: int = 5,
 ) -> float:
-    """Median seconds per ``fn()`` call under ``grad_mode`` (after ``warmup`` calls)."""
-    if repeats < 1 or warmup < 0:
+    """Median seconds per ``fn()`` call under ``grad_mode`` (after ``warmup`` calls).
+
+    ``grad_mode=None`` leaves the current grad mode as it is.
+    """
+    if not callable(fn):
+        raise TypeError(f"fn must be a callable taking no arguments, got {type(fn).__name__}")
+    if not isinstance(repeats, int) or not isinstance(warmup, int) or repeats < 1 or warmup < 0:
         raise ValueError(f"repeats must be >= 1 and warmup >= 0, got {repeats}, {warmup}")
     times = []
-    with grad_context(grad_mode) if grad_mode else nullcontext():
+    with nullcontext() if grad_mode is None else grad_context(grad_mode):
         for i in range(warmup + repeats):
             start = time.perf_counter()
             fn()

@@ -35,8 +35,13 @@ def make_mlp(
         raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+    if isinstance(hidden, int) or not hasattr(hidden, "__iter__"):
+        raise TypeError(
+            f"hidden must be a sequence of layer widths such as (16, 16) or () for none, "
+            f"got {hidden!r}"
+        )
     sizes = [in_features, *hidden]
-    if any((not isinstance(s, int)) or s < 1 for s in [*sizes, out_features]):
+    if any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in [*sizes, out_features]):
         raise ValueError(f"layer sizes must be positive ints, got {sizes + [out_features]}")
     layers: list[nn.Module] = []
     for a, b in zip(sizes[:-1], sizes[1:], strict=True):

@@ -40,6 +40,9 @@ __all__ = [
     "get_device",
 ]
 
+#: Why a module with no dropout can still give slightly different numbers in eval mode.
+_FAST_PATH = "eval mode with grad off may use a fused kernel, so the last digits can differ"
+
 _DROPOUT_F = re.compile(r"\b(?:F|functional|nn\.functional)\.(?:dropout\w*|alpha_dropout)\s*\(")
 
 
@@ -74,12 +77,23 @@ def _custom_forward(module: nn.Module):
     """The ``forward`` function if it is defined outside torch itself, else ``None``."""
     for cls in type(module).__mro__:
         if "forward" in cls.__dict__:
-            return None if _is_torch_class(cls) else cls.__dict__["forward"]
+            if _is_torch_class(cls):
+                return None
+            forward = cls.__dict__["forward"]
+            forward = getattr(forward, "__func__", forward)  # staticmethod/classmethod
+            try:
+                return inspect.unwrap(forward)  # see through functools.wraps decorators
+            except ValueError:  # a wrapper cycle
+                return forward
     return None
 
 
 def _dropout_without_training(func) -> bool:
-    """True if ``func``'s source calls ``F.dropout(...)`` without passing ``training=``."""
+    """True if ``func``'s source calls ``F.dropout(...)`` in a way that drops in eval mode too.
+
+    That is a call that passes neither ``training=self.training`` nor ``False``:
+    ``F.dropout(x, p)`` (``training`` defaults to ``True``) or ``training=True``.
+    """
     try:
         source = inspect.getsource(func)
     except (OSError, TypeError):
@@ -90,7 +104,9 @@ def _dropout_without_training(func) -> bool:
             depth += {"(": 1, ")": -1}.get(source[end], 0)
             if depth == 0:
                 break
-        if "training" not in source[match.end() : end]:
+        args = source[match.end() : end]
+        reads_mode = re.search(r"\btraining\b(?!\s*=\s*True\b)", args)
+        if not reads_mode and not re.search(r"\bFalse\b", args):
             return True
     return False
 
@@ -125,10 +141,13 @@ def mode_dependence(module: nn.Module) -> tuple[bool, str]:
     if isinstance(module, nn.MultiheadAttention):
         if module.dropout > 0:
             return True, f"attention dropout p={module.dropout:g} in train mode"
-        return False, "dropout=0"
+        return False, f"dropout=0; {_FAST_PATH}"
+    if isinstance(module, nn.TransformerEncoderLayer):
+        return False, _FAST_PATH
     forward = _custom_forward(module)
-    if forward is not None:
-        if _code_reads_training(forward.__code__):
+    code = getattr(forward, "__code__", None)
+    if code is not None:
+        if _code_reads_training(code):
             return True, "custom forward reads self.training"
         if _dropout_without_training(forward):
             return False, "calls F.dropout without training=self.training: drops in BOTH modes"
@@ -196,10 +215,10 @@ class ModeReport:
             name = "  " * depth + (row.path.rsplit(".", 1)[-1] if row.path else "(model)")
             if row.depends_on_mode:
                 dep = "YES: " + row.reason
-            elif row.reason:
-                dep = "no: " + row.reason
+            elif row.affected:
+                dep = "via submodules" + (f"; {row.reason}" if row.reason else "")
             else:
-                dep = "via submodules" if row.affected else "no"
+                dep = "no: " + row.reason if row.reason else "no"
             out.append((name, row.class_name, row.mode, dep))
         return out
 
@@ -217,9 +236,11 @@ class ModeReport:
     __repr__ = __str__
 
     def _repr_html_(self) -> str:
+        from .style import EVAL_COLOR, TRAIN_COLOR  # the course's colours for the two modes
+
         cells = []
         for name, cls, mode, dep in self._table():
-            colour = "#c0392b" if mode == "train" else "#1f618d"
+            colour = TRAIN_COLOR if mode == "train" else EVAL_COLOR
             cells.append(
                 "<tr>"
                 f"<td style='text-align:left;white-space:pre;font-family:monospace'>{html.escape(name)}</td>"
@@ -340,12 +361,16 @@ def require_mode(model: nn.Module, training: bool, action: str) -> None:
         action: what the caller is about to do, used in the message.
     """
     check_module(model)
+    if not isinstance(training, bool):
+        raise TypeError(
+            f"training must be True (train mode) or False (eval mode), got {training!r}"
+        )
     wrong = [
         name or "(model)" for name, m in model.named_modules() if m.training != training
     ]
     if wrong:
         want, call = ("train", "model.train()") if training else ("eval", "model.eval()")
-        shown = ", ".join(wrong[:5]) + (" ..." if len(wrong) > 5 else "")
+        shown = ", ".join(wrong[:5]) + (f" and {len(wrong) - 5} more" if len(wrong) > 5 else "")
         raise ValueError(
             f"{action} needs the model in {want} mode, but these submodules are not: {shown}. "
             f"Call {call} first."

@@ -10,6 +10,8 @@ import torch
 
 __all__ = ["set_seed", "get_device", "setup"]
 
+_MAX_SEED = 2**32 - 1  # NumPy's legacy generator rejects anything larger
+
 
 def set_seed(seed: int = 0) -> None:
     """Seed Python's, NumPy's and PyTorch's random number generators.
@@ -19,10 +21,10 @@ def set_seed(seed: int = 0) -> None:
     processes.
 
     Args:
-        seed: a non-negative integer.
+        seed: an integer from 0 to 2**32 - 1 (the range NumPy accepts).
     """
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= _MAX_SEED:
+        raise ValueError(f"seed must be an int from 0 to 2**32 - 1, for example 0; got {seed!r}")
     os.environ["PYTHONHASHSEED"] = str(seed)
     random.seed(seed)
     np.random.seed(seed)
@@ -51,6 +53,13 @@ def setup(seed: int = 0, threads: int | None = 1) -> torch.device:
 
     Returns the device from :func:`get_device`.
     """
+    if threads is not None and (
+        isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
+    ):
+        raise ValueError(
+            f"threads must be a positive int (1 gives bit-identical results) or None "
+            f"(keep PyTorch's default), got {threads!r}"
+        )
     set_seed(seed)
     if threads is not None:
         torch.set_num_threads(threads)

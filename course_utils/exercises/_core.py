@@ -6,8 +6,9 @@ followed by a hint. It never shows a raw traceback: an exception in the
 learner's code is reported as "your code raised ...".
 
 Each check is a ``(description, function)`` pair. The function returns
-``None``/``True`` when the check passes, or ``False`` / a string explaining
-the failure; it may also raise ``AssertionError`` with a message.
+``None`` or a true value (``True``, ``numpy.True_``, ``tensor(True)``) when the
+check passes, or ``False`` / a string explaining the failure; it may also
+raise ``AssertionError`` with a message.
 """
 
 from __future__ import annotations
@@ -40,8 +41,27 @@ class CheckResult:
         pass
 
 
+def _failure(outcome: object) -> str | None:
+    """``None`` if a check's return value means "passed", else the failure message.
+
+    Passing: ``None`` or anything true (``True``, ``numpy.True_``, a one-element
+    ``tensor(True)``). Failing: a string (the explanation) or anything false.
+    """
+    if outcome is None:
+        return None
+    if isinstance(outcome, str):
+        return outcome or "the result was not what was expected"
+    try:
+        passed = bool(outcome)
+    except Exception:  # e.g. a tensor with several elements: the checker is wrong
+        return f"the check returned {type(outcome).__name__}, not True/False/None/a message"
+    return None if passed else "the result was not what was expected"
+
+
 def run_checks(exercise: str, checks: Sequence[Check], hint: str = "") -> CheckResult:
     """Run ``checks`` in order, stop at the first failure, print and return the result."""
+    if not checks:
+        raise ValueError("run_checks needs at least one (description, function) check")
     for number, (description, check) in enumerate(checks, start=1):
         try:
             outcome = check()
@@ -50,9 +70,9 @@ def run_checks(exercise: str, checks: Sequence[Check], hint: str = "") -> CheckR
         except Exception as exc:  # the learner's code failed: report it, no traceback
             detail = f"your code raised {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}".rstrip(": ")
         else:
-            if outcome is None or outcome is True:
+            detail = _failure(outcome)
+            if detail is None:
                 continue
-            detail = outcome if isinstance(outcome, str) else "the result was not what was expected"
         message = f"❌ Exercise {exercise}: check {number} of {len(checks)} failed ({description}): {detail}"
         if hint:
             message += f"\n   Hint: {hint}"
