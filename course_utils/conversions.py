@@ -9,6 +9,10 @@ softmax is monotonic).
 
 from __future__ import annotations
 
+import math
+import numbers
+
+import numpy as np
 import torch
 
 __all__ = [
@@ -22,8 +26,12 @@ __all__ = [
 
 def check_threshold(threshold: float) -> float:
     """Return ``threshold`` as a float, or raise if it is not a number in [0, 1]."""
-    if isinstance(threshold, bool) or not isinstance(threshold, int | float):
+    if isinstance(threshold, torch.Tensor) and threshold.numel() == 1:
+        threshold = threshold.item()
+    if isinstance(threshold, bool | np.bool_) or not isinstance(threshold, numbers.Real):
         raise TypeError(f"threshold must be a number between 0 and 1, got {threshold!r}")
+    if math.isnan(threshold):
+        raise ValueError("threshold must be between 0 and 1, got nan")
     if not 0.0 <= threshold <= 1.0:
         raise ValueError(
             f"threshold must be between 0 and 1 (it is compared with a probability), got {threshold}. "

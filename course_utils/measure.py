@@ -36,7 +36,9 @@ def grad_context(grad_mode: str):
 def saved_tensor_bytes(fn: Callable[[], Any], grad_mode: str = "grad") -> int:
     """Bytes of tensors autograd saves for backward while ``fn()`` runs under ``grad_mode``.
 
-    Tensors saved several times (the same storage) are counted once. Under
+    Tensors saved several times (the same storage) are counted once. A saved
+    *view* counts its whole storage, since that is what it keeps alive: to
+    measure a batch sliced from a bigger tensor, pass ``x[:32].clone()``. Under
     ``no_grad`` and ``inference_mode`` nothing is saved, so the result is 0.
     """
     if not callable(fn):

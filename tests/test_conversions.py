@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -63,10 +64,21 @@ def test_threshold_outside_zero_one_is_a_value_error(bad):
         accuracy(BINARY, torch.zeros(4), threshold=bad)
 
 
-@pytest.mark.parametrize("bad", ["0.5", True, None, torch.tensor(0.5)])
+@pytest.mark.parametrize("bad", ["0.5", True, None, torch.tensor([0.5, 0.6]), np.bool_(True)])
 def test_threshold_of_the_wrong_type_is_a_type_error(bad):
     with pytest.raises(TypeError, match="threshold must be a number between 0 and 1"):
         check_threshold(bad)
+
+
+@pytest.mark.parametrize("value", [np.float32(0.25), np.float64(0.25), torch.tensor(0.25)])
+def test_numpy_scalars_and_one_element_tensors_are_accepted(value):
+    assert check_threshold(value) == pytest.approx(0.25)
+    assert isinstance(check_threshold(value), float)
+
+
+def test_nan_threshold_is_refused():
+    with pytest.raises(ValueError, match="got nan"):
+        check_threshold(float("nan"))
 
 
 def test_check_threshold_returns_a_float():
