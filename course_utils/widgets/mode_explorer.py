@@ -12,7 +12,7 @@
 
 Both widgets own a ``torch.Generator`` seeded from ``seed``, so what they show
 is reproducible and never disturbs the notebook's global random state. Every
-callback updates ``.summary`` (HTML text), :attr:`text` (the same as plain
+callback updates ``.summary`` (an HTML widget; ``summary_text()`` gives its
 text) and ``.state`` (a dict of numbers and arrays) for tests.
 """
 
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import copy
 import math
-import re
 from collections import OrderedDict
 from typing import Any
 
@@ -36,11 +35,6 @@ from ._base import CourseWidget, check_choice, check_range
 __all__ = ["ModeExplorer", "BatchNormPanel"]
 
 MODES = ("train", "eval")
-
-
-def _plain(html_text: str) -> str:
-    """Strip the tags from a summary, leaving the readable sentence."""
-    return re.sub(r"<[^>]+>", "", html_text)
 
 
 def _check_int(name: str, value: Any, low: int, high: int) -> int:
@@ -174,17 +168,13 @@ class ModeExplorer(CourseWidget):
         self.p_slider.observe(self._on_p, names="value")
         self.pass_button.on_click(self._on_pass)
         self.reset_button.on_click(self._on_reset)
-        self.update()
+        self._forward()
+        self._render(refresh=False)  # the figure is drawn when the widget is displayed
 
     @property
     def mode(self) -> str:
         """The current mode, ``"train"`` or ``"eval"``."""
         return self.mode_toggle.value
-
-    @property
-    def text(self) -> str:
-        """The summary as plain text."""
-        return _plain(self.summary.value)
 
     def layout(self) -> widgets.Widget:
         top = widgets.HBox([self.mode_toggle, self.pass_button])
@@ -272,7 +262,7 @@ class ModeExplorer(CourseWidget):
         self._forward()
         self._render()
 
-    def _render(self) -> None:
+    def _render(self, refresh: bool = True) -> None:
         mode = self.mode
         colour = TRAIN_COLOR if mode == "train" else EVAL_COLOR
         p = float(self.model.dropout.p)
@@ -294,7 +284,6 @@ class ModeExplorer(CourseWidget):
         _set_heights(self._mean_bars, running_mean)
         _set_heights(self._var_bars, running_var)
         ax_stats.set_title(f"BatchNorm running stats\n({self.train_passes} train-mode passes)")
-        self.host.refresh()
 
         if mode == "train":
             drop = f"kept {kept:.0%} of units · scale {self._scale:.2f}"
@@ -303,7 +292,7 @@ class ModeExplorer(CourseWidget):
             drop = f"dropout is the identity: kept {kept:.0%} of units · scale {self._scale:.2f}"
             bn = "BatchNorm uses its running stats and leaves them alone"
         self.summary.value = (
-            f"<b>mode: {mode}</b> · p={p:.2f} · {drop} · {bn} · "
+            f"mode: {mode} · p={p:.2f} · {drop} · {bn} · "
             f"running_mean[0]={running_mean[0]:.3f} (target {self.batch_mean[0]:.3f}) · "
             f"running_var[0]={running_var[0]:.3f} (target {self.batch_var[0]:.3f}) · "
             f"passes: {self.passes} ({self.train_passes} in train mode)"
@@ -323,6 +312,8 @@ class ModeExplorer(CourseWidget):
             "passes": self.passes,
             "train_passes": self.train_passes,
         }
+        if refresh:
+            self.host.refresh()
 
 
 # ---------------------------------------------------------------------------
@@ -386,12 +377,7 @@ class BatchNormPanel(CourseWidget):
         self._build_figure()
         for control in self.controls:
             control.observe(self.update, names="value")
-        self.update()
-
-    @property
-    def text(self) -> str:
-        """The summary as plain text."""
-        return _plain(self.summary.value)
+        self._recompute()  # the figure is drawn when the widget is displayed
 
     def _build_figure(self) -> None:
         ax_pts, ax_run = self.figure.subplots(1, 2)
@@ -413,6 +399,11 @@ class BatchNormPanel(CourseWidget):
 
     def update(self, *_: Any) -> None:
         """Retrain the running statistics for the current settings and redraw."""
+        self._recompute()
+        self.host.refresh()
+
+    def _recompute(self) -> None:
+        """Run the experiment for the current slider values; update artists, summary, state."""
         batch_size = int(self.batch_size_slider.value)
         momentum = float(self.momentum_slider.value)
         n_batches = int(self.n_batches_slider.value)
@@ -454,10 +445,9 @@ class BatchNormPanel(CourseWidget):
         high = max(self.loc, self.scale, max(means), max(stds))
         ax_run.set_ylim(low - 0.1 * (high - low), high + 0.5 * (high - low))
         ax_run.set_title(f"running stats while training\n(batch size {batch_size}, momentum {momentum:.2f})")
-        self.host.refresh()
 
         self.summary.value = (
-            f"<b>batch size {batch_size} · momentum {momentum:.2f} · {n_batches} training batches</b>"
+            f"batch size {batch_size} · momentum {momentum:.2f} · {n_batches} training batches"
             f" · running_mean {running_mean:.3f} (population {self.loc:.3f})"
             f" · running_var {running_var:.3f} (population {self.scale**2:.3f})"
             f" · mean |train − eval| = {diff.mean():.3f} over {diff.size} samples"
