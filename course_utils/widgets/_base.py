@@ -77,6 +77,10 @@ class FigureHost:
         from PIL import Image
 
         self._canvas.draw()
+        if self.draws == 1 and self.figure.get_layout_engine() is not None:
+            # The first draw placed the axes; keep those positions instead of
+            # re-running the layout engine (about 40% of a redraw) on every update.
+            self.figure.set_layout_engine("none")
         buffer = io.BytesIO()
         # Fast zlib level: encoding takes a fraction of the default's time for ~20% more bytes.
         Image.fromarray(np.asarray(self._canvas.buffer_rgba())).save(
