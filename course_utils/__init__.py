@@ -26,6 +26,11 @@ _LAZY = {
     "eval_mode": "modes",
     "train_mode": "modes",
     "ModeReport": "modes",
+    "freeze": "modes",
+    "unfreeze": "modes",
+    "fit": "training",
+    "evaluate": "training",
+    "plot_decision_boundary": "plotting",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

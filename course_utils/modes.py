@@ -375,3 +375,10 @@ def require_mode(model: nn.Module, training: bool, action: str) -> None:
             f"{action} needs the model in {want} mode, but these submodules are not: {shown}. "
             f"Call {call} first."
         )
+
+
+# Freezing for transfer learning lives in its own module; it is re-exported here
+# because "freeze" is a statement about modes (frozen BatchNorm stays in eval).
+from .freezing import freeze, unfreeze  # noqa: E402
+
+__all__ += ["freeze", "unfreeze"]
