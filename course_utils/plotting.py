@@ -1,0 +1,594 @@
+"""Decision-boundary plots for PyTorch classifiers with two input features.
+
+:func:`plot_decision_boundary` evaluates a model on a grid that covers the
+data (plus a margin ``eps``), colours each grid cell by the predicted class or
+probability, and draws the data points on top::
+
+    shown = plot_decision_boundary(model, split.X_test, split.y_test)
+    shown.accuracy            # fraction of the points the model gets right
+    shown.labels.shape        # (grid_resolution, grid_resolution)
+
+The design follows scikit-learn's ``DecisionBoundaryDisplay``: computing the
+grid (:func:`compute_decision_boundary`) is separate from drawing it
+(:meth:`DecisionBoundary.plot`), and the result keeps the grid, the values
+and the matplotlib artists so you can inspect or restyle them.
+
+The model is always run under ``torch.inference_mode()`` on the model's own
+device, in eval mode unless you ask for ``mode="train"`` (a teaching option to
+*see* dropout's randomness). Afterwards every submodule's mode, the
+grad-enabled switch and all buffers (BatchNorm running statistics) are exactly
+as they were, even if the model raises.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import matplotlib as mpl
+import numpy as np
+import torch
+from matplotlib.axes import Axes
+from matplotlib.colors import Colormap, LinearSegmentedColormap, ListedColormap
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from torch import nn
+
+from .conversions import check_threshold
+from .modes import check_module, preserved_state
+
+__all__ = [
+    "CLASS_COLORS",
+    "DecisionBoundary",
+    "binary_cmap",
+    "class_colors",
+    "confidence_rgb",
+    "compute_decision_boundary",
+    "plot_decision_boundary",
+    "predict_grid",
+    "make_grid",
+]
+
+#: Class colours: the Okabe-Ito palette without the two colours the course
+#: reserves for train mode (vermillion) and eval mode (blue).
+CLASS_COLORS = ("#e69f00", "#56b4e9", "#009e73", "#cc79a7", "#f0e442", "#999999", "#000000")
+
+RESPONSES = ("label", "probability")
+MODES = ("eval", "train")
+PLOT_METHODS = ("contourf", "pcolormesh")
+MAX_GRID_RESOLUTION = 1000
+_CHUNK = 65_536  # grid points per forward pass, to bound memory at high resolution
+
+
+# ---------------------------------------------------------------------------
+# Validation
+# ---------------------------------------------------------------------------
+
+
+def _as_numpy(name: str, value: object) -> np.ndarray:
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().numpy()
+    if isinstance(value, np.ndarray):
+        return value
+    raise TypeError(
+        f"{name} must be a NumPy array or a torch tensor, got {type(value).__name__}. "
+        "Convert lists with np.asarray(...) or torch.tensor(...)."
+    )
+
+
+def _check_X(X: object, who: str = "plot_decision_boundary") -> np.ndarray:
+    array = _as_numpy("X", X)
+    if array.ndim != 2 or array.shape[1] != 2:
+        shape = tuple(array.shape)
+        extra = (
+            ": it can only draw 2 input features"
+            if array.ndim == 2
+            else ": pass one row per point and one column per feature"
+        )
+        raise ValueError(f"{who} needs X of shape (N, 2), got {shape}{extra}.")
+    if array.shape[0] == 0:
+        raise ValueError(f"{who} needs at least one point, got X of shape (0, 2).")
+    if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
+        raise TypeError(f"X must hold real numbers, got dtype {array.dtype}.")
+    array = array.astype(np.float64)
+    if not np.isfinite(array).all():
+        bad = int((~np.isfinite(array)).any(axis=1).sum())
+        raise ValueError(
+            f"X contains NaN or infinite values in {bad} row(s); remove or impute them before plotting."
+        )
+    return array
+
+
+def _check_y(y: object, n_points: int) -> np.ndarray:
+    array = _as_numpy("y", y)
+    if array.ndim == 2 and array.shape[1] == 1:
+        array = array[:, 0]
+    if array.ndim != 1:
+        raise ValueError(
+            f"y must hold one class label per point, shape (N,) or (N, 1), got {tuple(array.shape)}."
+        )
+    if array.shape[0] != n_points:
+        raise ValueError(
+            f"X and y must have the same number of points, got {n_points} points in X "
+            f"and {array.shape[0]} labels in y."
+        )
+    if array.dtype == bool:
+        array = array.astype(np.int64)
+    if not np.issubdtype(array.dtype, np.number):
+        raise TypeError(f"y must hold class labels (integers), got dtype {array.dtype}.")
+    if not np.isfinite(array).all() or not np.all(array == np.round(array)) or (array < 0).any():
+        raise ValueError(
+            "y must hold class labels 0, 1, ..., K-1 (whole numbers >= 0); "
+            "pass the targets, not probabilities or logits."
+        )
+    return array.astype(np.int64)
+
+
+def _check_int(name: str, value: object, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise TypeError(f"{name} must be an int between {low} and {high}, got {value!r}.")
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be between {low} and {high}, got {value}.")
+    return int(value)
+
+
+def _check_number(name: str, value: object, low: float, high: float = math.inf) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | np.floating | np.integer):
+        raise TypeError(f"{name} must be a number, got {value!r}.")
+    if not (low <= value <= high) or math.isnan(value):
+        upper = "" if high == math.inf else f" and <= {high}"
+        raise ValueError(f"{name} must be >= {low}{upper}, got {value}.")
+    return float(value)
+
+
+def _check_choice(name: str, value: object, choices: Sequence[str]) -> str:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}.")
+    return str(value)
+
+
+def _model_device_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
+    for tensor in [*model.parameters(), *model.buffers()]:
+        if tensor.is_floating_point():
+            return tensor.device, tensor.dtype
+    return torch.device("cpu"), torch.get_default_dtype()
+
+
+# ---------------------------------------------------------------------------
+# Computing the grid
+# ---------------------------------------------------------------------------
+
+
+def make_grid(
+    X: np.ndarray | torch.Tensor, grid_resolution: int = 200, eps: float = 0.5
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``meshgrid`` that covers ``X`` plus a margin ``eps`` on every side.
+
+    Returns ``(xx, yy)``, each of shape ``(grid_resolution, grid_resolution)``;
+    row ``i`` has one ``y`` value, column ``j`` one ``x`` value.
+    """
+    points = _check_X(X, "make_grid")
+    grid_resolution = _check_int("grid_resolution", grid_resolution, 2, MAX_GRID_RESOLUTION)
+    eps = _check_number("eps", eps, 0.0)
+    lows, highs = points.min(axis=0) - eps, points.max(axis=0) + eps
+    # A single point (or a vertical/horizontal line of points) with eps=0 would
+    # give an empty range: widen it a little so the grid has an area.
+    same = highs - lows < 1e-9
+    lows, highs = np.where(same, lows - 0.5, lows), np.where(same, highs + 0.5, highs)
+    return np.meshgrid(
+        np.linspace(lows[0], highs[0], grid_resolution),
+        np.linspace(lows[1], highs[1], grid_resolution),
+    )
+
+
+def predict_grid(
+    model: nn.Module,
+    points: torch.Tensor,
+    *,
+    mode: str = "eval",
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """The model's logits for ``points`` (shape ``(M, 2)``) as a CPU float tensor ``(M, K)``.
+
+    Runs in ``mode`` ("eval" or "train") under ``torch.inference_mode()`` on
+    ``device`` (default: the model's device), then restores every submodule's
+    mode, the grad-enabled switch and the model's buffers, even on error.
+    A model that returns one logit per point gives ``K = 1``.
+    """
+    check_module(model)
+    mode = _check_choice("mode", mode, MODES)
+    model_device, dtype = _model_device_dtype(model)
+    device = model_device if device is None else torch.device(device)
+    buffers = {name: b.detach().clone() for name, b in model.named_buffers()}
+    outputs = []
+    try:
+        with preserved_state(model), torch.inference_mode():
+            model.train(mode == "train")
+            for start in range(0, points.shape[0], _CHUNK):
+                chunk = points[start : start + _CHUNK].to(device=device, dtype=dtype)
+                try:
+                    out = model(chunk)
+                except RuntimeError as exc:
+                    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                    raise ValueError(
+                        "the model could not be run on points with 2 input features "
+                        f"(it raised RuntimeError: {first}). plot_decision_boundary can only "
+                        "draw models whose first layer takes 2 inputs, e.g. nn.Linear(2, ...)."
+                    ) from exc
+                outputs.append(_check_output(out, chunk.shape[0]))
+    finally:
+        if mode == "train" and buffers:  # train-mode BatchNorm would update running stats
+            with torch.no_grad():
+                for name, b in model.named_buffers():
+                    if name in buffers:
+                        b.copy_(buffers[name])
+    return torch.cat(outputs).float()
+
+
+def _check_output(out: object, n_points: int) -> torch.Tensor:
+    if not isinstance(out, torch.Tensor):
+        raise TypeError(
+            f"the model must return a tensor of logits, got {type(out).__name__}. "
+            "Return the logits themselves (not a tuple or dict)."
+        )
+    shape = tuple(out.shape)
+    if out.ndim == 1:
+        out = out.unsqueeze(1)
+    if out.ndim != 2 or out.shape[0] != n_points:
+        raise ValueError(
+            f"the model must return logits of shape (N,), (N, 1) or (N, K), one row per point; "
+            f"for {n_points} points it returned shape {shape}."
+        )
+    if not out.is_floating_point():
+        raise TypeError(f"the model must return floating-point logits, got dtype {out.dtype}.")
+    if not torch.isfinite(out).all():
+        raise ValueError(
+            "the model returned NaN or infinite logits on the grid; its training has probably "
+            "diverged (try a smaller learning rate)."
+        )
+    return out.detach().cpu()
+
+
+def _labels_and_probabilities(
+    logits: torch.Tensor, threshold: float
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Labels ``(M,)``, probabilities ``(M,)`` (binary: P(class 1)) or ``(M, K)``, and K."""
+    if logits.shape[1] == 1:
+        prob = torch.sigmoid(logits[:, 0])
+        return (prob >= threshold).long().numpy(), prob.numpy(), 2
+    prob = torch.softmax(logits, dim=1)
+    return logits.argmax(dim=1).numpy(), prob.numpy(), logits.shape[1]
+
+
+@dataclass
+class DecisionBoundary:
+    """A model's predictions on a grid, and (once plotted) the artists that show them.
+
+    Attributes:
+        xx, yy: the grid coordinates, each ``(R, R)`` (``R = grid_resolution``).
+        labels: predicted class of every grid point, ints ``(R, R)``.
+        probabilities: binary: P(class 1), ``(R, R)``; K classes: ``(R, R, K)``.
+        response: what the plot colours: ``labels`` for ``response="label"``,
+            else P(class 1) (binary) or the probability of the predicted class.
+        n_classes: 2 for a model with one logit, else K.
+        response_kind: ``"label"`` or ``"probability"``.
+        mode: the mode the model was run in (``"eval"`` or ``"train"``).
+        threshold: the probability threshold used for binary labels.
+        X, y: the points drawn on top (``y`` may be ``None``).
+        accuracy: fraction of points with ``labels == y`` (``None`` without ``y``).
+        ax, figure, surface, boundary, scatter, colorbar: matplotlib objects
+            (``None`` until :meth:`plot` is called, or when not drawn).
+    """
+
+    xx: np.ndarray
+    yy: np.ndarray
+    labels: np.ndarray
+    probabilities: np.ndarray
+    n_classes: int
+    response_kind: str = "label"
+    mode: str = "eval"
+    threshold: float = 0.5
+    X: np.ndarray | None = None
+    y: np.ndarray | None = None
+    accuracy: float | None = None
+    ax: Axes | None = field(default=None, repr=False)
+    figure: Figure | None = field(default=None, repr=False)
+    surface: Any = field(default=None, repr=False)
+    boundary: Any = field(default=None, repr=False)
+    scatter: Any = field(default=None, repr=False)
+    colorbar: Any = field(default=None, repr=False)
+
+    @property
+    def grid_resolution(self) -> int:
+        return self.xx.shape[0]
+
+    @property
+    def response(self) -> np.ndarray:
+        if self.response_kind == "label":
+            return self.labels
+        if self.n_classes == 2:
+            return self.probabilities
+        return self.probabilities.max(axis=2)
+
+    def plot(
+        self,
+        ax: Axes | None = None,
+        *,
+        plot_method: str = "contourf",
+        cmap: str | Colormap | None = None,
+        alpha: float = 0.4,
+        title: str | None = None,
+        xlabel: str = "feature 1",
+        ylabel: str = "feature 2",
+        legend: bool = True,
+        colorbar: bool = True,
+        boundary_line: bool | None = None,
+    ) -> DecisionBoundary:
+        """Draw the boundary on ``ax`` (a new figure if ``None``) and return ``self``.
+
+        Args:
+            plot_method: ``"contourf"`` (smooth filled regions) or ``"pcolormesh"``
+                (one rectangle per grid cell: shows the grid's real resolution).
+            cmap: colormap name or object. Labels take K evenly spaced colours from
+                it; binary probabilities use it for P(class 1). Default: the
+                course's class colours (:data:`CLASS_COLORS`).
+            alpha: opacity of the coloured regions, in [0, 1].
+            title: the axes title; ``None`` writes the mode (and accuracy if ``y``
+                was given), ``""`` leaves it empty.
+            legend: add a legend of the classes (when ``y`` was given).
+            colorbar: add a colour bar for ``response="probability"``.
+            boundary_line: draw a thin black line where the label changes. By
+                default drawn in eval mode only: in train mode the "boundary" is
+                speckled noise, which shows best as coloured grid cells.
+        """
+        plot_method = _check_choice("plot_method", plot_method, PLOT_METHODS)
+        alpha = _check_number("alpha", alpha, 0.0, 1.0)
+        if ax is None:
+            import matplotlib.pyplot as plt
+
+            _, ax = plt.subplots(figsize=(7.0, 5.6))
+        elif not isinstance(ax, Axes):
+            raise TypeError(f"ax must be a matplotlib Axes (e.g. from plt.subplots()), got {type(ax).__name__}.")
+        colors = class_colors(self.n_classes, cmap)
+        draw = getattr(ax, plot_method)
+        extra = {"levels": np.arange(self.n_classes + 1) - 0.5} if plot_method == "contourf" else {}
+        self.colorbar = None
+        if self.response_kind == "label":
+            self.surface = draw(
+                self.xx, self.yy, self.labels, cmap=ListedColormap(colors), alpha=alpha,
+                vmin=-0.5, vmax=self.n_classes - 0.5, zorder=0, **extra,
+            )
+        elif self.n_classes == 2:
+            if cmap is None:
+                prob_cmap: Colormap = binary_cmap(colors)
+            else:
+                prob_cmap = mpl.colormaps[cmap] if isinstance(cmap, str) else cmap
+            levels = {"levels": np.linspace(0, 1, 11)} if plot_method == "contourf" else {}
+            self.surface = draw(
+                self.xx, self.yy, self.probabilities, cmap=prob_cmap, alpha=alpha,
+                vmin=0.0, vmax=1.0, zorder=0, **levels,
+            )
+            if colorbar:
+                self.colorbar = ax.figure.colorbar(self.surface, ax=ax, label="P(class 1)")
+        else:
+            self.surface = self._draw_confidence(ax, colors, alpha)
+            if colorbar:
+                shades = LinearSegmentedColormap.from_list("confidence", ["#ffffff", "#303030"])
+                mappable = mpl.cm.ScalarMappable(
+                    norm=mpl.colors.Normalize(1.0 / self.n_classes, 1.0), cmap=shades
+                )
+                self.colorbar = ax.figure.colorbar(
+                    mappable, ax=ax, label="probability of the predicted class\n(stronger colour = surer)"
+                )
+        if boundary_line is None:
+            boundary_line = self.mode == "eval"
+        self.boundary = self._draw_boundary_line(ax) if boundary_line else None
+        self.scatter = None
+        if self.X is not None:
+            point_colors = (
+                np.asarray(colors)[np.clip(self.y, 0, self.n_classes - 1)]
+                if self.y is not None
+                else "#404040"
+            )
+            self.scatter = ax.scatter(
+                self.X[:, 0], self.X[:, 1], c=point_colors, s=28, edgecolors="black",
+                linewidths=0.7, zorder=3,
+            )
+        if legend and self.y is not None:
+            handles = [
+                Line2D([], [], marker="o", linestyle="", markersize=9, markerfacecolor=c,
+                       markeredgecolor="black", label=f"class {k}")
+                for k, c in enumerate(colors)
+            ]
+            ax.legend(handles=handles, loc="upper right", framealpha=0.9,
+                      ncols=1 if self.n_classes <= 4 else 2)
+        ax.set_xlim(self.xx.min(), self.xx.max())
+        ax.set_ylim(self.yy.min(), self.yy.max())
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.grid(False)
+        if title is None:
+            title = f"{self.mode} mode"
+            if self.accuracy is not None:
+                title += f" · accuracy {self.accuracy:.1%}"
+        ax.set_title(title)
+        self.ax, self.figure = ax, ax.figure
+        return self
+
+    def _draw_confidence(self, ax: Axes, colors: list, alpha: float) -> Any:
+        """K classes: each cell in its class colour, paler where the model is less sure."""
+        image = confidence_rgb(self.probabilities, colors, binary=False)
+        rgba = np.concatenate([image, np.full(image.shape[:2] + (1,), alpha)], axis=2)
+        return ax.imshow(
+            rgba, origin="lower", aspect="auto", interpolation="nearest", zorder=0,
+            extent=(self.xx.min(), self.xx.max(), self.yy.min(), self.yy.max()),
+        )
+
+    def _draw_boundary_line(self, ax: Axes) -> Any:
+        """A thin black line where the predicted label changes (if it changes at all)."""
+        if self.n_classes == 2:
+            if self.labels.min() == self.labels.max():
+                return None
+            return ax.contour(self.xx, self.yy, self.probabilities, levels=[self.threshold],
+                              colors="black", linewidths=1.5, zorder=2)
+        present = np.unique(self.labels)
+        if len(present) < 2:
+            return None
+        return ax.contour(self.xx, self.yy, self.labels, levels=np.arange(self.n_classes - 1) + 0.5,
+                          colors="black", linewidths=1.0, zorder=2)
+
+
+def binary_cmap(colors: Sequence) -> Colormap:
+    """Class-0 colour -> white (P = 0.5) -> class-1 colour: the boundary is where it is white."""
+    return LinearSegmentedColormap.from_list("course_binary", [colors[0], "#ffffff", colors[1]])
+
+
+def confidence_rgb(probabilities: np.ndarray, colors: Sequence, *, binary: bool) -> np.ndarray:
+    """An RGB image ``(R, R, 3)`` of a model's probabilities on a grid.
+
+    Binary (``binary=True``, ``probabilities`` = P(class 1), shape ``(R, R)``):
+    through :func:`binary_cmap`. K classes (shape ``(R, R, K)``): the predicted
+    class's colour, blended with white by how sure the model is (white at
+    probability 1/K, full colour at probability 1).
+    """
+    if binary:
+        return binary_cmap(colors)(probabilities)[..., :3]
+    k = probabilities.shape[-1]
+    labels = probabilities.argmax(axis=-1)
+    strength = (probabilities.max(axis=-1) - 1.0 / k) / (1.0 - 1.0 / k)
+    rgb = np.asarray([mpl.colors.to_rgb(c) for c in colors])[labels]
+    return 1.0 - strength[..., None] * (1.0 - rgb)
+
+
+def class_colors(n_classes: int, cmap: str | Colormap | None = None) -> list:
+    """``n_classes`` colours: the course's palette, or evenly spaced from ``cmap``."""
+    if cmap is None:
+        if n_classes <= len(CLASS_COLORS):
+            return list(CLASS_COLORS[:n_classes])
+        cmap = "tab20"
+    if isinstance(cmap, str):
+        if cmap not in mpl.colormaps:
+            raise ValueError(f"cmap {cmap!r} is not a matplotlib colormap; try 'viridis' or 'RdBu'.")
+        cmap = mpl.colormaps[cmap]
+    if not isinstance(cmap, Colormap):
+        raise TypeError(f"cmap must be a colormap name or a matplotlib Colormap, got {type(cmap).__name__}.")
+    return [cmap(v) for v in np.linspace(0, 1, n_classes)]
+
+
+def compute_decision_boundary(
+    model: nn.Module,
+    X: np.ndarray | torch.Tensor,
+    y: np.ndarray | torch.Tensor | None = None,
+    *,
+    grid_resolution: int = 200,
+    eps: float = 0.5,
+    response: str = "label",
+    threshold: float = 0.5,
+    mode: str = "eval",
+    device: torch.device | str | None = None,
+) -> DecisionBoundary:
+    """Evaluate ``model`` on a grid around ``X`` without drawing anything.
+
+    Takes the same arguments as :func:`plot_decision_boundary` (minus the
+    drawing ones) and returns the :class:`DecisionBoundary` it would draw.
+    """
+    check_module(model)
+    points = _check_X(X)
+    labels_y = None if y is None else _check_y(y, points.shape[0])
+    xx, yy = make_grid(points, grid_resolution, eps)
+    response = _check_choice("response", response, RESPONSES)
+    threshold = check_threshold(threshold)
+    mode = _check_choice("mode", mode, MODES)
+    grid = torch.from_numpy(np.c_[xx.ravel(), yy.ravel()])
+    data = torch.from_numpy(points)
+    logits = predict_grid(model, torch.cat([grid, data]), mode=mode, device=device)
+    labels, probs, n_classes = _labels_and_probabilities(logits, threshold)
+    m = grid.shape[0]
+    accuracy = None
+    if labels_y is not None:
+        if labels_y.max() >= n_classes:
+            raise ValueError(
+                f"y holds class label {labels_y.max()}, but the model predicts only {n_classes} "
+                f"classes (labels 0..{n_classes - 1}). Is this the model for these data?"
+            )
+        accuracy = float((labels[m:] == labels_y).mean())
+    shape = xx.shape
+    return DecisionBoundary(
+        xx=xx,
+        yy=yy,
+        labels=labels[:m].reshape(shape),
+        probabilities=probs[:m].reshape(shape + probs.shape[1:]),
+        n_classes=n_classes,
+        response_kind=response,
+        mode=mode,
+        threshold=threshold,
+        X=points,
+        y=labels_y,
+        accuracy=accuracy,
+    )
+
+
+def plot_decision_boundary(
+    model: nn.Module,
+    X: np.ndarray | torch.Tensor,
+    y: np.ndarray | torch.Tensor | None = None,
+    *,
+    ax: Axes | None = None,
+    grid_resolution: int = 200,
+    eps: float = 0.5,
+    response: str = "label",
+    cmap: str | Colormap | None = None,
+    alpha: float = 0.4,
+    title: str | None = None,
+    threshold: float = 0.5,
+    device: torch.device | str | None = None,
+    mode: str = "eval",
+    plot_method: str = "contourf",
+    xlabel: str = "feature 1",
+    ylabel: str = "feature 2",
+) -> DecisionBoundary:
+    """Colour the plane by what ``model`` predicts, and draw the points ``X`` on top.
+
+    Works for binary models (one logit per point: sigmoid, then ``threshold``)
+    and multi-class models (K logits: softmax, then argmax).
+
+    Args:
+        model: a classifier taking ``(N, 2)`` inputs and returning logits.
+        X: the points, ``(N, 2)``, NumPy or torch (any device). The grid covers them.
+        y: their class labels ``(N,)`` or ``(N, 1)`` (optional): colours the points,
+            adds a legend and the accuracy.
+        ax: where to draw; a new figure if ``None``.
+        grid_resolution: grid points per axis (2 to 1000); the model sees
+            ``grid_resolution**2`` points.
+        eps: margin added around the data on every side, in data units.
+        response: ``"label"`` colours by predicted class; ``"probability"`` by
+            P(class 1) (binary) or by the probability of the predicted class
+            (multi-class), with a colour bar.
+        cmap, alpha, title, xlabel, ylabel, plot_method: see :meth:`DecisionBoundary.plot`.
+        threshold: probability threshold for binary labels, in [0, 1].
+        device: where to run the model; default: the device of its parameters.
+        mode: ``"eval"`` (default, what a trained model is judged by) or
+            ``"train"``: a teaching option that runs the forward pass in train
+            mode, so dropout is active and every call draws a different boundary
+            (shown without the black boundary line). Either way the model's own
+            modes, grad mode and buffers are restored afterwards.
+
+    Returns:
+        A :class:`DecisionBoundary` with the grid, the values and the artists.
+    """
+    check_module(model)
+    # Validate the drawing arguments before spending time on the model.
+    _check_choice("plot_method", plot_method, PLOT_METHODS)
+    _check_number("alpha", alpha, 0.0, 1.0)
+    if ax is not None and not isinstance(ax, Axes):
+        raise TypeError(f"ax must be a matplotlib Axes (e.g. from plt.subplots()), got {type(ax).__name__}.")
+    if cmap is not None:
+        class_colors(2, cmap)
+    shown = compute_decision_boundary(
+        model, X, y, grid_resolution=grid_resolution, eps=eps, response=response,
+        threshold=threshold, mode=mode, device=device,
+    )
+    return shown.plot(ax, plot_method=plot_method, cmap=cmap, alpha=alpha, title=title,
+                      xlabel=xlabel, ylabel=ylabel)

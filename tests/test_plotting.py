@@ -1,0 +1,364 @@
+"""plot_decision_boundary: right grids for binary and multi-class models, clear errors,
+and the model comes back exactly as it was (modes, grad mode, buffers)."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from course_utils.models import make_mlp
+from course_utils.plotting import (
+    DecisionBoundary,
+    compute_decision_boundary,
+    make_grid,
+    plot_decision_boundary,
+)
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def points(n: int = 40, seed: int = 0) -> torch.Tensor:
+    return torch.randn(n, 2, generator=torch.Generator().manual_seed(seed))
+
+
+def binary_model() -> nn.Module:
+    torch.manual_seed(0)
+    return make_mlp(hidden=(8,))
+
+
+def multi_model(k: int = 4) -> nn.Module:
+    torch.manual_seed(0)
+    return make_mlp(out_features=k, hidden=(8,))
+
+
+def dropout_model() -> nn.Module:
+    torch.manual_seed(0)
+    return make_mlp(hidden=(32, 32), dropout=0.5)
+
+
+def flags(model: nn.Module) -> list[bool]:
+    return [m.training for m in model.modules()]
+
+
+# ---------------------------------------------------------------------------
+# What is computed
+# ---------------------------------------------------------------------------
+
+
+def test_binary_labels_and_probabilities():
+    X = points()
+    y = (X[:, 0] > 0).long()
+    shown = plot_decision_boundary(binary_model(), X, y, grid_resolution=30)
+    assert isinstance(shown, DecisionBoundary)
+    assert shown.n_classes == 2
+    assert shown.labels.shape == shown.probabilities.shape == shown.xx.shape == (30, 30)
+    assert set(np.unique(shown.labels)) <= {0, 1}
+    assert 0.0 <= shown.probabilities.min() and shown.probabilities.max() <= 1.0
+    # label = probability >= threshold, everywhere on the grid
+    np.testing.assert_array_equal(shown.labels, (shown.probabilities >= 0.5).astype(int))
+
+
+def test_accuracy_matches_the_model_on_the_points():
+    model = binary_model().eval()
+    X = points(60)
+    y = (X[:, 1] > 0).float().unsqueeze(1)  # the (N, 1) float targets of make_dataset
+    shown = compute_decision_boundary(model, X, y, grid_resolution=5)
+    with torch.no_grad():
+        expected = ((torch.sigmoid(model(X)) >= 0.5).float() == y).float().mean().item()
+    assert shown.accuracy == pytest.approx(expected)
+
+
+def test_multiclass_argmax_and_softmax():
+    X = points()
+    y = torch.arange(40) % 4
+    shown = plot_decision_boundary(multi_model(), X, y, grid_resolution=25, response="probability")
+    assert shown.n_classes == 4
+    assert shown.labels.shape == (25, 25)
+    assert shown.probabilities.shape == (25, 25, 4)
+    np.testing.assert_allclose(shown.probabilities.sum(axis=2), 1.0, atol=1e-5)
+    np.testing.assert_array_equal(shown.labels, shown.probabilities.argmax(axis=2))
+    # the probability response is the winning class's probability, in [1/K, 1]
+    np.testing.assert_allclose(shown.response, shown.probabilities.max(axis=2))
+    assert shown.response.min() >= 0.25 - 1e-6 and shown.response.max() <= 1.0
+
+
+def test_response_label_vs_probability_values():
+    X = points()
+    as_label = compute_decision_boundary(binary_model(), X, grid_resolution=20, response="label")
+    as_prob = compute_decision_boundary(binary_model(), X, grid_resolution=20, response="probability")
+    assert as_label.response.dtype.kind == "i" and set(np.unique(as_label.response)) <= {0, 1}
+    assert as_prob.response.dtype.kind == "f"
+    assert 0.0 <= as_prob.response.min() <= as_prob.response.max() <= 1.0
+    assert len(np.unique(as_prob.response)) > 2
+
+
+def test_numpy_and_torch_input_give_the_same_grid():
+    model = binary_model()
+    X = points()
+    y = (X[:, 0] > 0).long()
+    from_torch = compute_decision_boundary(model, X, y, grid_resolution=15)
+    from_numpy = compute_decision_boundary(model, X.numpy(), y.numpy(), grid_resolution=15)
+    np.testing.assert_array_equal(from_torch.labels, from_numpy.labels)
+    np.testing.assert_allclose(from_torch.probabilities, from_numpy.probabilities)
+    assert from_torch.accuracy == from_numpy.accuracy
+
+
+@pytest.mark.parametrize("resolution", [2, 17, 64])
+def test_grid_has_resolution_squared_points(resolution):
+    shown = compute_decision_boundary(binary_model(), points(), grid_resolution=resolution)
+    assert shown.xx.shape == shown.yy.shape == shown.labels.shape == (resolution, resolution)
+    assert shown.labels.size == resolution**2
+
+
+def test_grid_covers_the_data_plus_eps():
+    X = np.array([[0.0, 0.0], [2.0, 1.0]])
+    xx, yy = make_grid(X, grid_resolution=11, eps=0.5)
+    assert (xx.min(), xx.max(), yy.min(), yy.max()) == pytest.approx((-0.5, 2.5, -0.5, 1.5))
+    assert np.all(np.diff(xx[0]) > 0) and np.all(np.diff(yy[:, 0]) > 0)
+
+
+def test_threshold_moves_the_binary_boundary():
+    model, X = binary_model(), points()
+    low = compute_decision_boundary(model, X, grid_resolution=40, threshold=0.1)
+    high = compute_decision_boundary(model, X, grid_resolution=40, threshold=0.9)
+    assert low.labels.sum() > high.labels.sum()
+
+
+def test_device_argument_and_float64_model():
+    model = binary_model().double()
+    shown = compute_decision_boundary(model, points(), grid_resolution=10, device="cpu")
+    assert shown.labels.shape == (10, 10)
+
+
+# ---------------------------------------------------------------------------
+# Modes, grad mode and buffers come back
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("setting", ["train", "eval", "mixed"])
+@pytest.mark.parametrize("mode", ["eval", "train"])
+def test_restores_modes(setting, mode):
+    model = dropout_model()
+    if setting == "eval":
+        model.eval()
+    elif setting == "mixed":
+        model.train()
+        model[2].eval()  # one Dropout in eval mode
+        model[3].eval()
+    before = flags(model)
+    compute_decision_boundary(model, points(), grid_resolution=10, mode=mode)
+    assert flags(model) == before
+
+
+@pytest.mark.parametrize("grad_enabled", [True, False])
+def test_restores_grad_mode(grad_enabled):
+    with torch.set_grad_enabled(grad_enabled):
+        plot_decision_boundary(binary_model(), points(), grid_resolution=10)
+        assert torch.is_grad_enabled() is grad_enabled
+        assert not torch.is_inference_mode_enabled()
+
+
+class Exploding(nn.Module):
+    """Raises from inside its forward pass, after the helper has switched modes."""
+
+    def __init__(self, error: type[Exception]):
+        super().__init__()
+        self.linear = nn.Linear(2, 1)
+        self.drop = nn.Dropout(0.5)
+        self.error = error
+        self.seen: list[tuple[bool, bool]] = []
+
+    def forward(self, x):
+        self.seen.append((self.training, torch.is_grad_enabled()))
+        raise self.error("boom")
+
+
+@pytest.mark.parametrize("error", [RuntimeError, ValueError, KeyError])
+def test_restores_modes_and_grad_even_when_the_model_raises(error):
+    model = Exploding(error)
+    model.train()
+    model.drop.eval()  # mixed
+    before = flags(model)
+    with pytest.raises((ValueError, KeyError)):
+        plot_decision_boundary(model, points(), grid_resolution=5)
+    assert model.seen == [(False, False)]  # it really ran in eval mode without grad
+    assert flags(model) == before
+    assert torch.is_grad_enabled()
+
+
+def test_restores_modes_when_the_output_is_wrong():
+    model = nn.Sequential(nn.Linear(2, 6), nn.Dropout(0.2), nn.Unflatten(1, (2, 3)))
+    model.train()
+    with pytest.raises(ValueError, match=r"\(N,\), \(N, 1\) or \(N, K\)"):
+        plot_decision_boundary(model, points(), grid_resolution=5)
+    assert all(flags(model))
+
+
+def test_train_mode_does_not_change_batchnorm_statistics():
+    torch.manual_seed(0)
+    model = make_mlp(hidden=(8,), batchnorm=True).eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    compute_decision_boundary(model, points(), grid_resolution=10, mode="train")
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, before[key]), key
+
+
+# ---------------------------------------------------------------------------
+# mode="train" jitters, mode="eval" does not
+# ---------------------------------------------------------------------------
+
+
+def test_train_mode_differs_between_calls_eval_is_identical():
+    model = dropout_model()
+    X = points()
+    train_a = compute_decision_boundary(model, X, grid_resolution=40, mode="train")
+    train_b = compute_decision_boundary(model, X, grid_resolution=40, mode="train")
+    assert not np.array_equal(train_a.probabilities, train_b.probabilities)
+    eval_a = compute_decision_boundary(model, X, grid_resolution=40)
+    eval_b = compute_decision_boundary(model, X, grid_resolution=40)
+    assert np.array_equal(eval_a.probabilities, eval_b.probabilities)
+    assert np.array_equal(eval_a.labels, eval_b.labels)
+    assert eval_a.mode == "eval" and train_a.mode == "train"
+
+
+# ---------------------------------------------------------------------------
+# Drawing
+# ---------------------------------------------------------------------------
+
+
+def test_draws_labelled_axes_points_and_legend():
+    X = points()
+    y = torch.arange(40) % 3
+    fig, ax = plt.subplots()
+    shown = plot_decision_boundary(multi_model(3), X, y, ax=ax, grid_resolution=20)
+    assert shown.ax is ax and shown.figure is fig
+    assert ax.get_xlabel() == "feature 1" and ax.get_ylabel() == "feature 2"
+    assert "accuracy" in ax.get_title() and "eval mode" in ax.get_title()
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == ["class 0", "class 1", "class 2"]
+    assert shown.scatter is not None and len(shown.scatter.get_offsets()) == 40
+    assert shown.colorbar is None  # labels need no colour bar
+
+
+@pytest.mark.parametrize("model", [binary_model(), multi_model()], ids=["binary", "multi"])
+def test_probability_plot_has_a_colour_bar(model):
+    shown = plot_decision_boundary(model, points(), response="probability", grid_resolution=20)
+    assert shown.colorbar is not None
+    assert len(shown.figure.axes) == 2
+
+
+def test_pcolormesh_and_custom_title_and_cmap():
+    shown = plot_decision_boundary(binary_model(), points(), plot_method="pcolormesh", cmap="viridis",
+                                   title="mine", grid_resolution=20)
+    assert shown.ax.get_title() == "mine"
+    assert type(shown.surface).__name__ == "QuadMesh"
+
+
+def test_replot_on_new_axes():
+    shown = compute_decision_boundary(binary_model(), points(), grid_resolution=12)
+    assert shown.ax is None
+    fig, axes = plt.subplots(1, 2)
+    shown.plot(axes[1], title="")
+    assert shown.ax is axes[1] and axes[1].get_title() == ""
+
+
+# ---------------------------------------------------------------------------
+# Clear errors
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("X", "error", "match"),
+    [
+        (torch.randn(10, 3), ValueError, r"needs X of shape \(N, 2\), got \(10, 3\): it can only draw 2 input features"),
+        (torch.randn(10), ValueError, r"needs X of shape \(N, 2\), got \(10,\)"),
+        (torch.randn(0, 2), ValueError, "at least one point"),
+        (torch.tensor([[0.0, float("nan")], [1.0, 2.0]]), ValueError, "NaN or infinite"),
+        (np.array([[0.0, np.inf], [1.0, 2.0]]), ValueError, "NaN or infinite"),
+        ([[0.0, 1.0], [1.0, 2.0]], TypeError, "NumPy array or a torch tensor"),
+    ],
+    ids=["3 features", "1-D", "empty", "nan", "inf", "list"],
+)
+def test_bad_X(X, error, match):
+    with pytest.raises(error, match=match):
+        plot_decision_boundary(binary_model(), X)
+    assert not plt.get_fignums(), "no empty figure is left behind"
+
+
+@pytest.mark.parametrize(
+    ("y", "error", "match"),
+    [
+        (torch.zeros(7), ValueError, "same number of points"),
+        (torch.full((40,), 0.5), ValueError, "class labels"),
+        (-torch.ones(40), ValueError, "class labels"),
+        (torch.zeros(40, 2), ValueError, r"one class label per point"),
+        (torch.full((40,), 3), ValueError, "predicts only 2 classes"),
+    ],
+    ids=["length", "fractional", "negative", "2-D", "unknown class"],
+)
+def test_bad_y(y, error, match):
+    with pytest.raises(error, match=match):
+        plot_decision_boundary(binary_model(), points(), y)
+
+
+def test_model_with_three_inputs():
+    with pytest.raises(ValueError, match="first layer takes 2 inputs") as info:
+        plot_decision_boundary(make_mlp(in_features=3), points())
+    assert isinstance(info.value.__cause__, RuntimeError)
+
+
+def test_model_returning_a_tuple():
+    class Pair(nn.Module):
+        def forward(self, x):
+            return x, x
+
+    with pytest.raises(TypeError, match="tensor of logits"):
+        plot_decision_boundary(Pair(), points())
+
+
+def test_model_returning_nan():
+    model = binary_model()
+    with torch.no_grad():
+        model[0].weight.fill_(float("nan"))
+    with pytest.raises(ValueError, match="NaN or infinite logits"):
+        plot_decision_boundary(model, points())
+
+
+@pytest.mark.parametrize("not_a_model", [None, make_mlp().state_dict(), torch.randn(3, 1)])
+def test_non_module_is_a_type_error(not_a_model):
+    with pytest.raises(TypeError, match="torch.nn.Module"):
+        plot_decision_boundary(not_a_model, points())
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"grid_resolution": 1}, ValueError, "grid_resolution must be between 2 and 1000"),
+        ({"grid_resolution": 5000}, ValueError, "grid_resolution must be between 2 and 1000"),
+        ({"grid_resolution": 20.0}, TypeError, "grid_resolution must be an int"),
+        ({"grid_resolution": True}, TypeError, "grid_resolution must be an int"),
+        ({"eps": -1}, ValueError, "eps must be >= 0"),
+        ({"response": "proba"}, ValueError, r"response must be one of \['label', 'probability'\]"),
+        ({"threshold": 1.5}, ValueError, "threshold must be between 0 and 1"),
+        ({"mode": "training"}, ValueError, r"mode must be one of \['eval', 'train'\]"),
+        ({"plot_method": "contour"}, ValueError, "plot_method must be one of"),
+        ({"alpha": 2}, ValueError, "alpha must be >= 0.0 and <= 1.0"),
+        ({"cmap": "no-such-map"}, ValueError, "not a matplotlib colormap"),
+        ({"ax": "left"}, TypeError, "ax must be a matplotlib Axes"),
+    ],
+    ids=lambda v: str(v) if not isinstance(v, dict) else ",".join(v),
+)
+def test_bad_options(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        plot_decision_boundary(binary_model(), points(), **kwargs)
