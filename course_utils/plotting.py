@@ -199,6 +199,9 @@ def predict_grid(
     """
     check_module(model)
     mode = _check_choice("mode", mode, MODES)
+    if not isinstance(points, torch.Tensor) or points.ndim != 2 or points.shape[0] == 0:
+        shape = tuple(points.shape) if isinstance(points, torch.Tensor) else type(points).__name__
+        raise ValueError(f"points must be a non-empty tensor of shape (M, features), got {shape}.")
     model_device, dtype = _model_device_dtype(model)
     device = model_device if device is None else torch.device(device)
     buffers = {name: b.detach().clone() for name, b in model.named_buffers()}

@@ -362,3 +362,12 @@ def test_non_module_is_a_type_error(not_a_model):
 def test_bad_options(kwargs, error, match):
     with pytest.raises(error, match=match):
         plot_decision_boundary(binary_model(), points(), **kwargs)
+
+
+def test_predict_grid_wants_a_2d_tensor():
+    from course_utils.plotting import predict_grid
+
+    with pytest.raises(ValueError, match=r"shape \(M, features\)"):
+        predict_grid(binary_model(), np.zeros((4, 2)))
+    logits = predict_grid(binary_model(), torch.zeros(4, 2))
+    assert logits.shape == (4, 1) and logits.dtype == torch.float32
