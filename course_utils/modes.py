@@ -377,8 +377,15 @@ def require_mode(model: nn.Module, training: bool, action: str) -> None:
         )
 
 
-# Freezing for transfer learning lives in its own module; it is re-exported here
-# because "freeze" is a statement about modes (frozen BatchNorm stays in eval).
-from .freezing import freeze, unfreeze  # noqa: E402
+# Freezing for transfer learning lives in its own module (which imports this
+# one); it is re-exported here lazily, because "freeze" is a statement about
+# modes (frozen BatchNorm stays in eval).
+__all__ += ["freeze", "unfreeze"]  # noqa: F822 - provided by __getattr__ below
 
-__all__ += ["freeze", "unfreeze"]
+
+def __getattr__(name: str):
+    if name in ("freeze", "unfreeze"):
+        from . import freezing
+
+        return getattr(freezing, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
