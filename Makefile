@@ -27,6 +27,7 @@ lab: install
 # connection in pytest, its workers and the notebook kernels.
 test: install browser-deps lint
 	COURSE_OFFLINE=1 PYTHONPATH=$(CURDIR)/tests/offline $(PY) -m pytest -n 2 --dist loadscope $(PYTEST_ARGS)
+	bash tools/test_ipywidgets7.sh
 
 lint: install
 	$(VENV)/bin/ruff check course_utils tests tools
