@@ -18,6 +18,7 @@ import torch
 __all__ = [
     "check_threshold",
     "check_logits",
+    "check_real_device",
     "logits_to_probabilities",
     "logits_to_labels",
     "accuracy",
@@ -40,8 +41,22 @@ def check_threshold(threshold: float) -> float:
     return float(threshold)
 
 
+def check_real_device(tensor: torch.Tensor, what: str) -> torch.Tensor:
+    """Raise a ``ValueError`` if ``tensor`` lives on the ``meta`` device (shapes, no values)."""
+    if tensor.device.type == "meta":
+        raise ValueError(
+            f"the tensor passed as {what} is on the 'meta' device, which records shapes but holds no values, so "
+            "nothing can be computed from it. Create it on a real device (e.g. device='cpu'); "
+            "for a model built on 'meta', call model.to_empty(device='cpu') and load its weights."
+        )
+    return tensor
+
+
 def check_logits(logits: object) -> torch.Tensor:
-    """Return ``logits`` if it is a floating tensor of shape (N,), (N, 1) or (N, K); else raise."""
+    """Return ``logits`` if it is a floating tensor of shape (N,), (N, 1) or (N, K); else raise.
+
+    NaN logits are refused too: every label computed from them would be meaningless.
+    """
     if not isinstance(logits, torch.Tensor):
         raise TypeError(f"logits must be a torch.Tensor (the model's output), got {type(logits).__name__}")
     if not logits.is_floating_point():
@@ -49,6 +64,15 @@ def check_logits(logits: object) -> torch.Tensor:
     if logits.ndim not in (1, 2) or logits.shape[0] == 0:
         raise ValueError(
             f"logits must have shape (N,), (N, 1) or (N, K) with N > 0, got {tuple(logits.shape)}"
+        )
+    check_real_device(logits, "logits")
+    nan = torch.isnan(logits.detach())
+    if nan.any():
+        rows = nan.reshape(logits.shape[0], -1).any(dim=1)
+        raise ValueError(
+            f"logits contain NaN in {int(rows.sum())} of {logits.shape[0]} rows (first: row "
+            f"{int(rows.nonzero()[0, 0])}), so no label can be computed from them. The model's "
+            "training probably diverged (try a smaller learning rate), or its input contains NaN."
         )
     return logits
 
@@ -89,6 +113,9 @@ def accuracy(logits: torch.Tensor, targets: torch.Tensor, threshold: float = 0.5
             f"targets must have shape (N,) or (N, 1) holding one label per sample, got "
             f"{tuple(targets.shape)}; for one-hot targets pass targets.argmax(dim=1)"
         )
+    check_real_device(targets, "targets")
+    if targets.is_floating_point() and torch.isnan(targets).any():
+        raise ValueError("targets contain NaN; every sample needs a label (0/1 or a class index)")
     if targets.is_floating_point() and not torch.equal(targets, targets.round()):
         raise ValueError(
             "targets must be whole-number labels (0/1 or class indices), got fractional "
@@ -99,4 +126,26 @@ def accuracy(logits: torch.Tensor, targets: torch.Tensor, threshold: float = 0.5
         raise ValueError(
             f"logits and targets disagree on the number of samples: {labels.shape[0]} vs {targets.shape[0]}"
         )
+    _check_label_range(logits, targets)
     return (labels == targets.to(labels.device).long()).float().mean().item()
+
+
+def _check_label_range(logits: torch.Tensor, targets: torch.Tensor) -> None:
+    """Targets must be labels the model can predict: 0/1 (one logit) or 0..K-1 (K logits)."""
+    if targets.numel() == 0 or targets.dtype == torch.bool:
+        return
+    low, high = targets.min().item(), targets.max().item()
+    n_classes = 2 if _is_binary(logits) else logits.shape[1]
+    if low >= 0 and high <= n_classes - 1:
+        return
+    bad = high if high > n_classes - 1 else low
+    if _is_binary(logits):
+        raise ValueError(
+            f"targets hold the label {bad:g}, but a model with one logit per sample predicts "
+            "only 0 or 1. For more classes, give the model one output per class and use "
+            "CrossEntropyLoss."
+        )
+    raise ValueError(
+        f"targets hold the class {bad:g}, but the logits have {n_classes} columns, i.e. classes "
+        f"0 to {n_classes - 1}. Give the model one output per class (the last layer's out_features)."
+    )

@@ -67,10 +67,10 @@ def make_dataset(
         raise ValueError(f"name must be one of {DATASETS}, got {name!r}")
     if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 10:
         raise ValueError(f"n_samples must be an int >= 10, got {n_samples!r}")
-    if not 0 < test_size < 1:
-        raise ValueError(f"test_size must be between 0 and 1 (exclusive), got {test_size}")
+    _check_test_size(test_size)
     if isinstance(noise, bool) or not isinstance(noise, int | float) or noise < 0:
         raise ValueError(f"noise must be a number >= 0, got {noise!r}")
+    _check_seed(seed)
     if name == "circles":
         X, y = make_circles(n_samples, noise=noise, factor=0.5, random_state=seed)
         k = 2
@@ -97,6 +97,20 @@ def make_dataset(
     )
 
 
+def _check_test_size(test_size: object) -> float:
+    if isinstance(test_size, bool) or not isinstance(test_size, int | float) or not 0 < test_size < 1:
+        raise ValueError(
+            f"test_size must be between 0 and 1 (exclusive), a fraction such as 0.2; got {test_size!r}"
+        )
+    return float(test_size)
+
+
+def _check_seed(seed: object) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed <= 2**32 - 1:
+        raise ValueError(f"seed must be an int from 0 to 2**32 - 1, for example seed=0; got {seed!r}")
+    return int(seed)
+
+
 def digits_images(
     classes: tuple[int, ...] | None = None,
     test_size: float = 0.25,
@@ -110,8 +124,8 @@ def digits_images(
         test_size: fraction held out for testing.
         seed: seed of the stratified split.
     """
-    if not 0 < test_size < 1:
-        raise ValueError(f"test_size must be between 0 and 1 (exclusive), got {test_size}")
+    _check_test_size(test_size)
+    _check_seed(seed)
     if classes is not None:
         if isinstance(classes, int | str) or not hasattr(classes, "__iter__"):
             raise TypeError(f"classes must be a tuple of digits such as (3, 8), got {classes!r}")

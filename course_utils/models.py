@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 
 from torch import nn
@@ -33,8 +34,7 @@ def make_mlp(
     """
     if activation not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+    _check_dropout(dropout)
     if isinstance(hidden, int) or not hasattr(hidden, "__iter__"):
         raise TypeError(
             f"hidden must be a sequence of layer widths such as (16, 16) or () for none, "
@@ -55,6 +55,21 @@ def make_mlp(
     return nn.Sequential(*layers)
 
 
+def _check_dropout(dropout: object) -> float:
+    """A dropout probability: a number in [0, 1) (p = 1 would zero every unit)."""
+    if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real):
+        raise TypeError(f"dropout must be a number in [0, 1) such as 0.2, got {dropout!r}")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+    return float(dropout)
+
+
+def _check_positive_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return int(value)
+
+
 class SmallCNN(nn.Module):
     """A CNN for 1x8x8 digit images with the mode-dependent layers of the course.
 
@@ -72,7 +87,16 @@ class SmallCNN(nn.Module):
         image_size: int = 8,
     ):
         super().__init__()
-        c1, c2 = channels
+        _check_positive_int("n_classes", n_classes)
+        if isinstance(channels, str) or not isinstance(channels, Sequence) or len(channels) != 2:
+            raise TypeError(
+                f"channels must be a pair (c1, c2) of channel counts for the two conv layers, "
+                f"such as (16, 32), got {channels!r}"
+            )
+        c1, c2 = (_check_positive_int("each channel count", c) for c in channels)
+        _check_positive_int("hidden", hidden)
+        _check_dropout(dropout)
+        _check_positive_int("image_size", image_size)
         if image_size % 4:
             raise ValueError(f"image_size must be divisible by 4 (two 2x2 poolings), got {image_size}")
         side = image_size // 4

@@ -30,6 +30,14 @@ Accuracy comes from :func:`course_utils.conversions.accuracy`: one logit per
 sample means binary (sigmoid, then a threshold on the probability), K logits
 mean K classes (argmax). Data is moved to the device of the model's
 parameters, so the same call works on a CPU and on a GPU.
+
+Bad input fails early with a ``ValueError`` or ``TypeError`` that says what to
+change: data that are not tensors, NaN or infinite values in ``X`` or ``y``,
+tensors on the shape-only ``meta`` device, and (with the shapes and dtypes
+involved) a model or loss function that cannot run on the data. A call that
+fails, or is interrupted, leaves the model's modes and the grad switch as they
+were. When training diverges, the loss turns NaN and so does that epoch's
+accuracy.
 """
 
 from __future__ import annotations
@@ -41,8 +49,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from .conversions import accuracy, check_threshold
-from .modes import check_module, require_mode
+from .conversions import accuracy, check_real_device, check_threshold
+from .modes import check_module, require_mode, restore_modes, snapshot_modes
 
 __all__ = ["History", "evaluate", "train_one_epoch", "fit"]
 
@@ -187,6 +195,18 @@ def _check_data(X: object, y: object, what: str = "") -> tuple[torch.Tensor, tor
             f"{prefix}X and y must have the same number of samples (first dimension), "
             f"got {X.shape[0]} and {y.shape[0]}"
         )
+    check_real_device(X, f"{prefix}X")
+    check_real_device(y, f"{prefix}y")
+    for name, t in (("X", X), ("y", y)):
+        if t.is_floating_point():
+            bad = ~torch.isfinite(t)
+            if bad.any():
+                rows = bad.reshape(t.shape[0], -1).any(dim=1)
+                raise ValueError(
+                    f"{prefix}{name} contains NaN or infinite values in {int(rows.sum())} of "
+                    f"{t.shape[0]} samples (first: sample {int(rows.nonzero()[0, 0])}); remove "
+                    "those samples from X and y, or fill in the missing values, before training"
+                )
     return X, y
 
 
@@ -234,6 +254,68 @@ def _model_device(model: nn.Module) -> torch.device:
     for tensor in model.buffers():
         return tensor.device
     return torch.device("cpu")
+
+
+def _check_model_device(model: nn.Module) -> torch.device:
+    device = _model_device(model)
+    if device.type == "meta":
+        raise ValueError(
+            "the model's parameters are on the 'meta' device, which records shapes but holds "
+            "no values, so it cannot be trained or evaluated. Build it on a real device, or call "
+            "model.to_empty(device='cpu') and load its weights."
+        )
+    return device
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _forward(model: nn.Module, xb: torch.Tensor) -> torch.Tensor:
+    """``model(xb)``; a ``RuntimeError`` (wrong shape or dtype) becomes a ``ValueError`` saying why."""
+    try:
+        return model(xb)
+    except RuntimeError as exc:
+        hint = "check that X has the shape and dtype the model's first layer expects"
+        params = [p for p in model.parameters() if p.is_floating_point()]
+        if params and not xb.is_floating_point():
+            hint = f"X holds {xb.dtype} values but the model computes in floating point: use X.float()"
+        elif params and xb.dtype != params[0].dtype:
+            hint = (
+                f"X is {xb.dtype} but the model's parameters are {params[0].dtype}: convert with "
+                "X.float() (tensors made from NumPy arrays are float64)"
+            )
+        elif "shapes cannot be multiplied" in str(exc) and xb.ndim >= 2:
+            hint = (
+                f"X has {xb.shape[-1]} features per sample; the model's first layer expects a "
+                "different number (its in_features)"
+            )
+        raise ValueError(
+            f"the model failed on a batch of X with shape {tuple(xb.shape)} and dtype {xb.dtype} "
+            f"({type(exc).__name__}: {_first_line(exc)}): {hint}"
+        ) from exc
+
+
+def _loss(loss_fn: LossFn, logits: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+    """``loss_fn(logits, yb)``; a failure (mismatched targets) becomes a ``ValueError`` saying why."""
+    try:
+        loss = loss_fn(logits, yb)
+    except (RuntimeError, ValueError, IndexError) as exc:
+        raise ValueError(
+            f"loss_fn(logits, y) failed ({type(exc).__name__}: {_first_line(exc)}). The logits "
+            f"have shape {tuple(logits.shape)} ({logits.dtype}), y has shape {tuple(yb.shape)} "
+            f"({yb.dtype}). BCEWithLogitsLoss needs float targets of the logits' shape, e.g. "
+            "(N, 1); CrossEntropyLoss needs class indices of dtype long and shape (N,)."
+        ) from exc
+    return _check_loss(loss)
+
+
+def _accuracy(logits: torch.Tensor, yb: torch.Tensor, threshold: float) -> float:
+    """Accuracy, or NaN when the logits are NaN (the training diverged: the loss shows it too)."""
+    if torch.isnan(logits).any():
+        return float("nan")
+    return accuracy(logits, yb, threshold)
 
 
 def _check_loss(loss: object) -> torch.Tensor:
@@ -301,17 +383,17 @@ def evaluate(
     loss_fn = _check_loss_fn(loss_fn)
     batch_size = _check_batch_size(batch_size)
     threshold = check_threshold(threshold)
-    device = _model_device(model)
+    device = _check_model_device(model)
     X, y = X.to(device), y.to(device)
     n = X.shape[0]
     total_loss = total_acc = 0.0
     with torch.inference_mode():
         for index in _batches(n, batch_size, None, shuffle=False):
             xb, yb = _take(X, index), _take(y, index)
-            logits = model(xb)
-            loss = _check_loss(loss_fn(logits, yb))
+            logits = _forward(model, xb)
+            loss = _loss(loss_fn, logits, yb)
             total_loss += loss.item() * xb.shape[0]
-            total_acc += accuracy(logits, yb, threshold) * xb.shape[0]
+            total_acc += _accuracy(logits, yb, threshold) * xb.shape[0]
     return total_loss / n, total_acc / n
 
 
@@ -351,30 +433,35 @@ def train_one_epoch(
     threshold = check_threshold(threshold)
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
-    if set_train_mode is None:
-        model.train()
-    elif callable(set_train_mode):
-        set_train_mode(model)
-    else:
+    if set_train_mode is not None and not callable(set_train_mode):
         raise TypeError(f"set_train_mode must be a function of the model, got {type(set_train_mode).__name__}")
     if not torch.is_grad_enabled():
         raise RuntimeError(
             "train_one_epoch() was called with gradient tracking switched off; "
             "call it outside torch.no_grad() / torch.inference_mode()"
         )
-    device = _model_device(model)
-    X, y = X.to(device), y.to(device)
-    n = X.shape[0]
-    total_loss = total_acc = 0.0
-    for index in _batches(n, batch_size, generator, shuffle=batch_size is not None):
-        xb, yb = _take(X, index), _take(y, index)
-        logits = model(xb)  # 1. forward
-        loss = _check_loss(loss_fn(logits, yb))  # 2. loss
-        optimizer.zero_grad()  # 3. clear last batch's gradients
-        loss.backward()  # 4. gradients of the loss w.r.t. every parameter
-        optimizer.step()  # 5. update the parameters
-        total_loss += loss.item() * xb.shape[0]
-        total_acc += accuracy(logits.detach(), yb, threshold) * xb.shape[0]
+    device = _check_model_device(model)
+    snapshot = snapshot_modes(model)
+    try:
+        if set_train_mode is None:
+            model.train()
+        else:
+            set_train_mode(model)
+        X, y = X.to(device), y.to(device)
+        n = X.shape[0]
+        total_loss = total_acc = 0.0
+        for index in _batches(n, batch_size, generator, shuffle=batch_size is not None):
+            xb, yb = _take(X, index), _take(y, index)
+            logits = _forward(model, xb)  # 1. forward
+            loss = _loss(loss_fn, logits, yb)  # 2. loss
+            optimizer.zero_grad()  # 3. clear last batch's gradients
+            loss.backward()  # 4. gradients of the loss w.r.t. every parameter
+            optimizer.step()  # 5. update the parameters
+            total_loss += loss.item() * xb.shape[0]
+            total_acc += _accuracy(logits.detach(), yb, threshold) * xb.shape[0]
+    except BaseException:
+        restore_modes(snapshot)  # a failed epoch leaves the modes as they were
+        raise
     return total_loss / n, total_acc / n
 
 
@@ -434,8 +521,41 @@ def fit(
     threshold = check_threshold(threshold)
     if device is not None:
         model.to(device)
+    _check_model_device(model)
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
+    snapshot, grad_enabled = snapshot_modes(model), torch.is_grad_enabled()
+    try:
+        return _fit_epochs(
+            model, X_train, y_train, (X_test, y_test) if test is not None else None,
+            loss_fn=loss_fn, optimizer=optimizer, epochs=epochs, batch_size=batch_size,
+            generator=generator, progress=progress, set_train_mode=set_train_mode,
+            threshold=threshold,
+        )
+    except BaseException:
+        # A failed (or interrupted) fit leaves the modes and grad switch as they were.
+        restore_modes(snapshot)
+        torch.set_grad_enabled(grad_enabled)
+        raise
 
+
+def _fit_epochs(
+    model: nn.Module,
+    X_train: torch.Tensor,
+    y_train: torch.Tensor,
+    test: tuple[torch.Tensor, torch.Tensor] | None,
+    *,
+    loss_fn: LossFn,
+    optimizer: torch.optim.Optimizer,
+    epochs: int,
+    batch_size: int | None,
+    generator: torch.Generator | None,
+    progress: bool,
+    set_train_mode: Callable[[nn.Module], object] | None,
+    threshold: float,
+) -> History:
+    """The epoch loop of :func:`fit`, on validated arguments."""
+    if test is not None:
+        X_test, y_test = test
     history = History()
     epoch_range: Any = range(epochs)
     bar = None

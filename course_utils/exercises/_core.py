@@ -3,7 +3,9 @@
 A checker runs the learner's code on test cases and prints one clear line:
 ``✅ Exercise 1.2 passed (4 checks).`` or ``❌ Exercise 1.2: <what failed>``
 followed by a hint. It never shows a raw traceback: an exception in the
-learner's code is reported as "your code raised ...".
+learner's code is reported as "your code raised ...". Whatever the learner's
+code does to PyTorch's grad switch (``torch.set_grad_enabled(False)`` and then
+an exception, say), it is back to its previous value when the checker returns.
 
 Each check is a ``(description, function)`` pair. The function returns
 ``None`` or a true value (``True``, ``numpy.True_``, ``tensor(True)``) when the
@@ -13,7 +15,9 @@ raise ``AssertionError`` with a message.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 __all__ = ["CheckResult", "run_checks", "Check"]
@@ -58,10 +62,32 @@ def _failure(outcome: object) -> str | None:
     return None if passed else "the result was not what was expected"
 
 
+@contextmanager
+def _grad_switch_restored() -> Iterator[None]:
+    """Put torch's grad-enabled switch back as it was (without importing torch if unused)."""
+    torch = sys.modules.get("torch")
+    before = torch.is_grad_enabled() if torch is not None else True
+    try:
+        yield
+    finally:
+        torch = sys.modules.get("torch")
+        if torch is not None and torch.is_grad_enabled() != before:
+            torch.set_grad_enabled(before)
+
+
 def run_checks(exercise: str, checks: Sequence[Check], hint: str = "") -> CheckResult:
-    """Run ``checks`` in order, stop at the first failure, print and return the result."""
+    """Run ``checks`` in order, stop at the first failure, print and return the result.
+
+    The grad switch is restored only at the end, not between checks, so a check
+    can still see that the learner's code left gradient tracking off.
+    """
     if not checks:
         raise ValueError("run_checks needs at least one (description, function) check")
+    with _grad_switch_restored():
+        return _run(exercise, checks, hint)
+
+
+def _run(exercise: str, checks: Sequence[Check], hint: str) -> CheckResult:
     for number, (description, check) in enumerate(checks, start=1):
         try:
             outcome = check()

@@ -30,7 +30,7 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
 )
 
-from ..conversions import check_logits, check_threshold
+from ..conversions import check_logits, check_real_device, check_threshold
 from ._base import CourseWidget
 
 __all__ = ["ThresholdExplorer", "as_probabilities", "as_binary_targets"]
@@ -43,7 +43,7 @@ MARKER_COLOR = "#d62728"
 def _to_numpy(values: object, what: str) -> np.ndarray:
     """A NumPy copy of a tensor, array, list or tuple; a ``TypeError`` for anything else."""
     if isinstance(values, torch.Tensor):
-        return values.detach().cpu().numpy()
+        return check_real_device(values, what).detach().cpu().numpy()
     if isinstance(values, np.ndarray):
         return values
     if isinstance(values, list | tuple):
