@@ -63,6 +63,13 @@ def notebook_copy(tmp_path: Path) -> Path:
     assert with_outputs, "expected at least one executed notebook in notebooks/"
     copy = tmp_path / with_outputs[0].name
     shutil.copy(with_outputs[0], copy)
+    # Start from a notebook without badges, as a newly written one would be.
+    nb = load(copy)
+    first = markdown_cells(nb)[0]
+    lines = "".join(first["source"]).splitlines(keepends=True)
+    if lines and colab_badges.BADGE_LINE.match(lines[0]):
+        first["source"] = "".join(lines[1:]).lstrip("\n").splitlines(keepends=True)
+        copy.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return copy
 
 
@@ -199,3 +206,14 @@ def test_on_colab_the_cell_runs_one_pip_install(monkeypatch):
     calls = run_colab_cell(monkeypatch, on_colab=True)
     assert calls == [[sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
                       f"git+{REPO_URL}"]]
+
+
+def test_every_course_notebook_carries_up_to_date_badges():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "colab_badges.py"), "--check"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, (
+        f"badges missing or outdated; run `python tools/colab_badges.py`:\n{result.stdout}{result.stderr}"
+    )

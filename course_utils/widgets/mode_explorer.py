@@ -156,7 +156,9 @@ class ModeExplorer(CourseWidget):
         self.train_passes = 0
 
         self.mode_toggle = widgets.ToggleButtons(options=list(MODES), value=mode, description="mode")
-        self.pass_button = widgets.Button(description="New forward pass", icon="refresh")
+        self.pass_button = widgets.Button(
+            description="New forward pass", icon="refresh", layout=widgets.Layout(width="auto")
+        )
         self.p_slider = widgets.FloatSlider(
             value=p, min=0.0, max=max(0.9, p), step=0.05, description="dropout p", readout_format=".2f"
         )
