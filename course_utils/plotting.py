@@ -69,6 +69,11 @@ _CHUNK = 65_536  # grid points per forward pass, to bound memory at high resolut
 
 def _as_numpy(name: str, value: object) -> np.ndarray:
     if isinstance(value, torch.Tensor):
+        if value.device.type == "meta":
+            raise ValueError(
+                f"{name} is on the 'meta' device, which holds shapes but no values; "
+                "create it on a real device (cpu, cuda or mps) before plotting"
+            )
         return value.detach().cpu().numpy()
     if isinstance(value, np.ndarray):
         return value
@@ -204,6 +209,11 @@ def predict_grid(
         raise ValueError(f"points must be a non-empty tensor of shape (M, features), got {shape}.")
     model_device, dtype = _model_device_dtype(model)
     device = model_device if device is None else torch.device(device)
+    if device.type == "meta":
+        raise ValueError(
+            "the model is on the 'meta' device (shapes only, no weights), so it cannot be "
+            "evaluated; build or load it on a real device, or move it with model.to('cpu')"
+        )
     buffers = {name: b.detach().clone() for name, b in model.named_buffers()}
     outputs = []
     try:

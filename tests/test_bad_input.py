@@ -222,7 +222,6 @@ def test_history_plot_rejects_bad_input():
 # plot_decision_boundary
 # ---------------------------------------------------------------------------
 
-PLOT_XFAIL = "plotting.py (still being written by another helper): {}"
 
 
 def _plot(model=None, X=None, y=None, grid_resolution=20, **kwargs):
@@ -262,30 +261,13 @@ PLOT_CASES = {
     "unknown response": (lambda: _plot(response="prob"), ValueError, r"response must be one of"),
     "ax not an Axes": (lambda: _plot(ax="left"), TypeError, r"ax must be a matplotlib Axes"),
     "alpha 2": (lambda: _plot(alpha=2), ValueError, r"alpha must be >= 0\.0 and <= 1\.0"),
-}
-
-#: Gaps in plotting.py, for its owner: (case, how it fails today, what is missing).
-PLOT_GAPS = {
-    "meta X": ((lambda: _plot(X=torch.zeros(4, 2, device=META)), ValueError, r"'meta' device"),
-               NotImplementedError,
-               "a 'meta' tensor X fails in .cpu() with NotImplementedError 'Cannot copy out of meta "
-               "tensor'; _as_numpy should raise a ValueError naming the meta device"),
-    "meta model": ((lambda: _plot(model=nn.Linear(2, 1, device=META)), ValueError, r"'meta' device"),
-                   RuntimeError,
-                   "a model on the 'meta' device fails with RuntimeError 'Tensor.item() cannot be "
-                   "called on meta tensors'; predict_grid should refuse it with a ValueError"),
+    "meta X": (lambda: _plot(X=torch.zeros(4, 2, device=META)), ValueError, r"'meta' device"),
+    "meta model": (lambda: _plot(model=nn.Linear(2, 1, device=META)), ValueError, r"'meta' device"),
 }
 
 
-def _plot_params():
-    params = [pytest.param(case, id=name) for name, case in PLOT_CASES.items()]
-    for name, (case, raised, reason) in PLOT_GAPS.items():
-        mark = pytest.mark.xfail(strict=True, raises=raised, reason=PLOT_XFAIL.format(reason))
-        params.append(pytest.param(case, id=name, marks=mark))
-    return params
 
-
-@pytest.mark.parametrize("case", _plot_params())
+@pytest.mark.parametrize("case", list(PLOT_CASES.values()), ids=list(PLOT_CASES))
 def test_plot_decision_boundary_rejects_bad_input(case):
     import matplotlib.pyplot as plt
 
@@ -464,27 +446,12 @@ BAD_ANSWERS = {
     "a function that raises": _crashing_answer,
 }
 
-#: Checkers (still being written by other helpers, or not editable here) that raise
-#: for a non-callable answer instead of printing a ❌ line.
-RAISES_FOR_NON_CALLABLES = {
-    "nb03": "course_utils/exercises/nb03.py raises TypeError('pass your function itself ...') "
-            "for a non-callable answer; it should be a failed check (❌ with a hint), as in nb01",
-    "nb09": "course_utils/exercises/nb09.py raises TypeError('pass your function itself ...') "
-            "for a non-callable answer; it should be a failed check (❌ with a hint), as in nb01",
-}
-
-
 def _checker_params():
-    params = []
-    for name, fn in _checkers():
-        for label, answer in BAD_ANSWERS.items():
-            marks = []
-            module = name.split(".")[0]
-            if module in RAISES_FOR_NON_CALLABLES and not callable(answer):
-                marks = [pytest.mark.xfail(strict=True, raises=TypeError,
-                                           reason=RAISES_FOR_NON_CALLABLES[module])]
-            params.append(pytest.param(fn, answer, id=f"{name}-{label}", marks=marks))
-    return params
+    return [
+        pytest.param(fn, answer, id=f"{name}-{label}")
+        for name, fn in _checkers()
+        for label, answer in BAD_ANSWERS.items()
+    ]
 
 
 @pytest.mark.parametrize(("checker", "answer"), _checker_params())

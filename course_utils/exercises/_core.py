@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-__all__ = ["CheckResult", "run_checks", "Check"]
+__all__ = ["CheckResult", "run_checks", "Check", "function_check"]
 
 Check = tuple[str, Callable[[], object]]
 
@@ -107,3 +107,17 @@ def _run(exercise: str, checks: Sequence[Check], hint: str) -> CheckResult:
     message = f"✅ Exercise {exercise} passed ({len(checks)} checks)."
     print(message)
     return CheckResult(exercise, True, message)
+
+
+def function_check(fn: object, name: str) -> Check:
+    """A check that the learner passed a function (``name``) and not, say, its result."""
+
+    def check() -> str | None:
+        if not callable(fn):
+            return (
+                f"expected a function, got {type(fn).__name__}; "
+                f"pass `{name}` itself, without calling it"
+            )
+        return None
+
+    return (f"{name} is a function", check)

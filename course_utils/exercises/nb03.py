@@ -24,19 +24,11 @@ from torch import nn
 from ..data import make_dataset
 from ..measure import GRAD_MODES, grad_context
 from ..models import make_mlp
-from ._core import Check, CheckResult, run_checks
+from ._core import Check, CheckResult, function_check, run_checks
 
 __all__ = ["check_exercise_1", "check_exercise_2", "check_exercise_3"]
 
 MODES = ("train", "eval")
-
-
-def _require_callable(fn: object, what: str) -> None:
-    if not callable(fn):
-        raise TypeError(
-            f"pass your function itself, e.g. check_exercise_N({what}), "
-            f"not its result; got {type(fn).__name__}"
-        )
 
 
 @contextmanager
@@ -110,7 +102,12 @@ def check_exercise_1(validate: Callable) -> CheckResult:
     Python floats, leave BatchNorm running statistics untouched, and give back
     every submodule's previous mode (train, eval or mixed) and the grad switch.
     """
-    _require_callable(validate, "validate")
+    if not callable(validate):
+        return run_checks(
+            "3.1",
+            [function_check(validate, "validate")],
+            hint="write `def validate(...):` in a cell, then pass the name: check_exercise_1(validate)",
+        )
     with _sandbox():
         data = make_dataset("moons", n_samples=200, noise=0.2, seed=3)
         X, y = data.X_test, data.y_test
@@ -254,7 +251,12 @@ def check_exercise_2(which_context: Callable) -> CheckResult:
     ``out1`` and ``out2`` are two forward passes of the same model on the same
     input; the answer is ``("train" | "eval", "grad" | "no_grad" | "inference_mode")``.
     """
-    _require_callable(which_context, "which_context")
+    if not callable(which_context):
+        return run_checks(
+            "3.2",
+            [function_check(which_context, "which_context")],
+            hint="write `def which_context(...):` in a cell, then pass the name: check_exercise_2(which_context)",
+        )
     with _sandbox(seed=1):
         model = make_mlp(4, 3, hidden=(64,), dropout=0.5)
         inputs = [torch.randn(16, 4), torch.randn(5, 4)]
@@ -324,7 +326,12 @@ def check_exercise_3(extract_features: Callable) -> CheckResult:
     be ordinary tensors (not inference tensors) so a new head can be trained
     on them, and leave the backbone's modes and BatchNorm statistics as they were.
     """
-    _require_callable(extract_features, "extract_features")
+    if not callable(extract_features):
+        return run_checks(
+            "3.3",
+            [function_check(extract_features, "extract_features")],
+            hint="write `def extract_features(...):` in a cell, then pass the name: check_exercise_3(extract_features)",
+        )
     with _sandbox(seed=2):
         backbone = nn.Sequential(
             nn.Linear(2, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Dropout(0.5)

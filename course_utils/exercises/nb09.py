@@ -31,19 +31,11 @@ import torch
 from torch import nn
 
 from ..data import make_dataset
-from ._core import Check, CheckResult, run_checks
+from ._core import Check, CheckResult, function_check, run_checks
 
 __all__ = ["check_exercise_1", "check_exercise_2"]
 
 _SEED = 9
-
-
-def _require_callable(fn: object, what: str) -> None:
-    if not callable(fn):
-        raise TypeError(
-            f"pass your function itself, e.g. check_exercise_N({what}), "
-            f"not its result; got {type(fn).__name__}"
-        )
 
 
 @contextmanager
@@ -169,7 +161,12 @@ def check_exercise_1(keras_validate: Callable) -> CheckResult:
     accuracy (``logit > 0``) over *all* rows as two Python floats, whatever
     the size of the last batch.
     """
-    _require_callable(keras_validate, "keras_validate")
+    if not callable(keras_validate):
+        return run_checks(
+            "9.1",
+            [function_check(keras_validate, "keras_validate")],
+            hint="write `def keras_validate(...):` in a cell, then pass the name: check_exercise_1(keras_validate)",
+        )
     keras = _import_keras()
     with _sandbox():
         data = make_dataset("moons", n_samples=190, noise=0.25, seed=5)
@@ -324,7 +321,12 @@ def check_exercise_2(torch_call: Callable) -> CheckResult:
     default) run it in eval mode. Afterwards every submodule has the mode it
     had before, mixed modes included.
     """
-    _require_callable(torch_call, "torch_call")
+    if not callable(torch_call):
+        return run_checks(
+            "9.2",
+            [function_check(torch_call, "torch_call")],
+            hint="write `def torch_call(...):` in a cell, then pass the name: check_exercise_2(torch_call)",
+        )
     with _sandbox():
         data = make_dataset("moons", n_samples=200, noise=0.2, seed=4)
         x = data.X_test
