@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install lab test unit lint regen slides html bench browser-deps clean
+.PHONY: install lab test test-ipywidgets7 unit lint regen slides html bench browser-deps clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ lab: install
 # connection in pytest, its workers and the notebook kernels.
 test: install browser-deps lint
 	COURSE_OFFLINE=1 PYTHONPATH=$(CURDIR)/tests/offline $(PY) -m pytest -n 2 --dist loadscope $(PYTEST_ARGS)
+	IPYW7_NOTEBOOKS=0 bash tools/test_ipywidgets7.sh -n 2
+
+# The ipywidgets 7 (Colab) check in full: widget tests plus every notebook that
+# shows widgets, executed in an ipywidgets 7 kernel (slower; `make test` runs the tests only).
+test-ipywidgets7: install
 	bash tools/test_ipywidgets7.sh
 
 lint: install
