@@ -193,7 +193,7 @@ class ModeExplorer(CourseWidget):
             np.ones((n_samples, n_units)), cmap="gray", vmin=0, vmax=1, aspect="auto",
             interpolation="nearest",
         )
-        ax_mask.add_patch(
+        frame = ax_mask.add_patch(
             Rectangle((-0.5, self.sample - 0.5), n_units, 1, fill=False, edgecolor=TRAIN_COLOR, lw=2.5)
         )
         ax_mask.set(xlabel="unit", ylabel="sample in the batch")
@@ -206,23 +206,31 @@ class ModeExplorer(CourseWidget):
         (self._before_line,) = ax_out.plot(
             units, zeros, "o", color="0.25", ms=7, label="after ReLU (dropout's input)"
         )
-        ax_out.axhline(0.0, color="0.5", lw=1)
+        out_zero = ax_out.axhline(0.0, color="0.5", lw=1)
         ax_out.set(xlabel="unit", ylabel="activation")
         self._out_legend = ax_out.legend(loc="upper right", fontsize=10)
 
         w = 0.38
         self._mean_bars = ax_stats.bar(units - w / 2, zeros, w, color="#009e73", label="running_mean")
         self._var_bars = ax_stats.bar(units + w / 2, zeros, w, color="#cc79a7", label="running_var")
-        ax_stats.plot(units - w / 2, self.batch_mean, "_", color="k", ms=14, mew=2.5,
-                      label="batch mean / var (target)")
-        ax_stats.plot(units + w / 2, self.batch_var, "_", color="k", ms=14, mew=2.5)
-        ax_stats.axhline(0.0, color="0.5", lw=1)
+        targets = ax_stats.plot(units - w / 2, self.batch_mean, "_", color="k", ms=14, mew=2.5,
+                                label="batch mean / var (target)")
+        targets += ax_stats.plot(units + w / 2, self.batch_var, "_", color="k", ms=14, mew=2.5)
+        stats_zero = ax_stats.axhline(0.0, color="0.5", lw=1)
         ax_stats.set(xlabel="unit", ylabel="value")
         ax_stats.legend(loc="upper right", fontsize=10)
         low = min(0.0, float(self.batch_mean.min()))
         high = max(1.0, float(self.batch_var.max()), float(self.batch_mean.max()))
         ax_stats.set_ylim(low - 0.15 * (high - low), high + 0.6 * (high - low))
         self._axes = (ax_mask, ax_out, ax_stats)
+        # What an update changes, and what lies on top of it, is redrawn; axes,
+        # ticks and labels are rendered once (until the output axis rescales).
+        self.host.animate(
+            self._mask_image, frame, ax_mask.title,
+            *self._out_bars, self._before_line, out_zero, self._out_legend, ax_out.title,
+            *self._mean_bars, *self._var_bars, *targets, stats_zero, ax_stats.title,
+        )
+        self._out_ylim: tuple[float, float] | None = None
 
     # -- callbacks ------------------------------------------------------------
     def _on_mode(self, change: dict) -> None:
@@ -274,14 +282,20 @@ class ModeExplorer(CourseWidget):
 
         ax_mask, ax_out, ax_stats = self._axes
         self._mask_image.set_data(self._mask)
-        ax_mask.set_title(f"dropout mask, {mode} mode\n(white = kept: {kept:.0%})")
+        ax_mask.set_title(f"dropout mask (p={p:.2f}), {mode} mode\n(white = kept: {kept:.0%})")
         _set_heights(self._out_bars, self._output[self.sample])
         for rect in self._out_bars:
             rect.set_color(colour)
         self._out_legend.legend_handles[1].set_color(colour)
         self._before_line.set_ydata(self._before[self.sample])
-        top = max(1.0, float(self._before.max()) / (1.0 - p)) * 1.1
-        ax_out.set_ylim(-0.05 * top, top)
+        # Headroom for the legend above the tallest bar; powers of two (1, 2, 4, 8...)
+        # so the axis, drawn once with the static layer, rarely needs rescaling.
+        top = max(1.0, float(self._before.max()) / (1.0 - p)) * 1.45
+        top = float(2 ** np.ceil(np.log2(top)))
+        if self._out_ylim != (-0.05 * top, top):  # new ticks: the static layer must be redrawn
+            self._out_ylim = (-0.05 * top, top)
+            ax_out.set_ylim(*self._out_ylim)
+            self.host.invalidate()
         ax_out.set_title(f"sample {self.sample} (framed row)\nkept units scaled by {self._scale:.2f}")
         _set_heights(self._mean_bars, running_mean)
         _set_heights(self._var_bars, running_var)

@@ -239,6 +239,14 @@ class ThresholdExplorer(CourseWidget):
         ax_pr.set_ylabel("precision")
         ax_pr.set_title("precision-recall curve")
         ax_pr.legend(loc="lower left")
+        # Only these change with the threshold: the rest is rendered once and reused.
+        self.host.animate(
+            self.threshold_line,
+            self.hist_title,
+            self.cm_image,
+            *(text for row in self.cm_texts for text in row),
+            self.pr_marker,
+        )
 
     # ------------------------------------------------------------------ logic
 
