@@ -72,6 +72,18 @@ def _check_momentum(momentum: Any) -> float:
     return float(momentum)
 
 
+def _snap(value: float) -> float:
+    """Round ``value`` up to 1, 1.5, 2, 3, 4, 6, 8, 12... (0 for values <= 0).
+
+    Axis ranges snapped this way change only now and then as a slider moves,
+    so the widget's static layer (axes, ticks) rarely needs re-rendering.
+    """
+    if value <= 0:
+        return 0.0
+    power = 2.0 ** math.floor(math.log2(value))
+    return power if value <= power else (1.5 * power if value <= 1.5 * power else 2 * power)
+
+
 def _set_heights(bars, heights: np.ndarray) -> None:
     for rect, height in zip(bars, heights, strict=True):
         rect.set_height(float(height))
@@ -403,7 +415,7 @@ class BatchNormPanel(CourseWidget):
                                       edgecolors="k", linewidths=0.4, label="one sample (colour: its batch)")
         ax_pts.set(xlabel="eval-mode output (running stats)",
                    ylabel="train-mode output\n(its own batch's stats)")
-        ax_pts.legend(loc="upper left", fontsize=10)
+        pts_legend = ax_pts.legend(loc="upper left", fontsize=10)
 
         (self._mean_line,) = ax_run.plot([], [], color="#009e73", label="running_mean")
         (self._std_line,) = ax_run.plot([], [], color="#cc79a7", label="sqrt(running_var)")
@@ -412,6 +424,20 @@ class BatchNormPanel(CourseWidget):
         ax_run.set(xlabel="training batches seen", ylabel="value")
         ax_run.legend(loc="upper right", fontsize=10, ncols=2)
         self._axes = (ax_pts, ax_run)
+        # Only these change with the sliders; axes and labels are rendered once
+        # and again only when an axis range changes (ranges snap to powers of two).
+        self.host.animate(
+            self._diagonal, self._points, pts_legend, ax_pts.title,
+            self._mean_line, self._std_line, ax_run.title,
+        )
+        self._limits: dict[str, tuple[float, float]] = {}
+
+    def _set_limits(self, key: str, setter: Any, limits: tuple[float, float]) -> None:
+        """Set an axis range; a new range means new ticks, so the static layer is redrawn."""
+        if self._limits.get(key) != limits:
+            self._limits[key] = limits
+            setter(*limits)
+            self.host.invalidate()
 
     def update(self, *_: Any) -> None:
         """Retrain the running statistics for the current settings and redraw."""
@@ -448,18 +474,19 @@ class BatchNormPanel(CourseWidget):
         self._points.set_offsets(np.column_stack([eval_out, train_out]))
         self._points.set_array(np.repeat(np.arange(n_test), batch_size).astype(float))
         self._points.set_clim(0, max(1, n_test - 1))
-        lim = max(3.0, float(np.abs(train_out).max()), float(np.abs(eval_out).max())) * 1.1
+        lim = _snap(max(3.0, float(np.abs(train_out).max()), float(np.abs(eval_out).max())) * 1.1)
         self._diagonal.set_data([-lim, lim], [-lim, lim])
-        ax_pts.set_xlim(-lim, lim)
-        ax_pts.set_ylim(-lim, lim)
+        self._set_limits("pts x", ax_pts.set_xlim, (-lim, lim))
+        self._set_limits("pts y", ax_pts.set_ylim, (-lim, lim))
         ax_pts.set_title(f"same samples, two modes\nmean |train − eval| = {diff.mean():.3f}")
         steps = np.arange(1, n_batches + 1)
         self._mean_line.set_data(steps, means)
         self._std_line.set_data(steps, stds)
-        ax_run.set_xlim(0, n_batches + 1)
+        self._set_limits("run x", ax_run.set_xlim, (0, _snap(n_batches + 1)))
         low = min(0.0, self.loc, min(means))
         high = max(self.loc, self.scale, max(means), max(stds))
-        ax_run.set_ylim(low - 0.1 * (high - low), high + 0.5 * (high - low))
+        span = high - low
+        self._set_limits("run y", ax_run.set_ylim, (-_snap(0.1 * span - low), _snap(high + 0.5 * span)))
         ax_run.set_title(f"running stats while training\n(batch size {batch_size}, momentum {momentum:.2f})")
 
         self.summary.value = (
