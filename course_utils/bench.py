@@ -491,6 +491,19 @@ def _control_actions(widget: Any) -> list[tuple[str, str, Callable[[int], None]]
                 c.value = vals[i % 2]
 
             actions.append((f"{name} (slider)", f"alternate {values[0]:.3g} / {values[1]:.3g}", move))
+            # What a drag does: one slider step at a time.
+            here = control.value
+            if isinstance(control, w.FloatLogSlider):  # min/max/step are exponents there
+                up = here * control.base**control.step
+                there = up if up <= control.base**control.max else here / control.base**control.step
+            else:
+                step = getattr(control, "step", None) or (control.max - control.min) / 100
+                there = here + step if here + step <= control.max else here - step
+
+            def nudge(i: int, c: Any = control, vals: tuple = (there, here)) -> None:
+                c.value = vals[i % 2]
+
+            actions.append((f"{name} (slider)", f"drag one step {here:.3g} / {there:.3g}", nudge))
     return actions
 
 
