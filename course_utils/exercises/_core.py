@@ -15,12 +15,13 @@ raise ``AssertionError`` with a message.
 
 from __future__ import annotations
 
+import random
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-__all__ = ["CheckResult", "run_checks", "Check", "function_check"]
+__all__ = ["CheckResult", "run_checks", "Check", "function_check", "is_function", "sandbox"]
 
 Check = tuple[str, Callable[[], object]]
 
@@ -109,8 +110,8 @@ def _run(exercise: str, checks: Sequence[Check], hint: str) -> CheckResult:
     return CheckResult(exercise, True, message)
 
 
-def function_check(fn: object, name: str) -> Check:
-    """A check that the learner passed a function (``name``) and not, say, its result."""
+def is_function(fn: object, name: str) -> Callable[[], str | None]:
+    """A check function: fails with a clear message unless ``fn`` is callable."""
 
     def check() -> str | None:
         if not callable(fn):
@@ -120,4 +121,35 @@ def function_check(fn: object, name: str) -> Check:
             )
         return None
 
-    return (f"{name} is a function", check)
+    return check
+
+
+def function_check(fn: object, name: str) -> Check:
+    """A check that the learner passed a function (``name``) and not, say, its result."""
+    return (f"{name} is a function", is_function(fn, name))
+
+
+@contextmanager
+def sandbox(seed: int) -> Iterator[None]:
+    """Run a checker's block reproducibly without disturbing the learner's session.
+
+    Inside: torch seeded with ``seed`` and one CPU thread (the checkers' models are
+    tiny: fastest, and bit-identical everywhere). Afterwards torch's, Python's and
+    NumPy's random states, the grad switch and the thread count are as before.
+    """
+    import numpy as np
+    import torch
+
+    py_state, np_state = random.getstate(), np.random.get_state()
+    grad_enabled = torch.is_grad_enabled()
+    threads = torch.get_num_threads()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(threads)
+            torch.set_grad_enabled(grad_enabled)
+            random.setstate(py_state)
+            np.random.set_state(np_state)

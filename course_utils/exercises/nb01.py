@@ -15,13 +15,13 @@ the notebook sees.
 from __future__ import annotations
 
 import numbers
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
-from ._core import CheckResult, run_checks
+from ._core import CheckResult, run_checks, sandbox
+from ._core import is_function as _is_function
 
 __all__ = ["check_exercise_1", "check_exercise_2", "check_exercise_3"]
 
@@ -91,23 +91,6 @@ def _changed(before: list[tuple[str, bool]], model: nn.Module) -> str:
     return shown
 
 
-@contextmanager
-def _private_rng() -> Iterator[None]:
-    """Seeded randomness for the checker that leaves the notebook's RNG untouched."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(_SEED)
-        yield
-
-
-def _is_function(fn: object, name: str) -> Callable[[], object]:
-    def check() -> object:
-        if not callable(fn):
-            return f"expected a function, got {type(fn).__name__}; pass `{name}` itself, without calling it"
-        return None
-
-    return check
-
-
 # ---------------------------------------------------------------------------
 # Exercise 1: count_modes
 # ---------------------------------------------------------------------------
@@ -144,7 +127,7 @@ def check_exercise_1(count_modes: Callable[[nn.Module], tuple[int, int]]) -> Che
 
         return check
 
-    with _private_rng():
+    with sandbox(_SEED):
         fresh = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Dropout(0.2), nn.Linear(8, 2))
         evaluated = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Dropout(0.2), nn.Linear(8, 2)).eval()
         frozen = _Net()
@@ -214,7 +197,7 @@ def _reference(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 def check_exercise_2(predict: Callable[[nn.Module, torch.Tensor], torch.Tensor]) -> CheckResult:
     """Check ``predict(model, x)``: deterministic eval-mode output, no graph, modes restored."""
-    with _private_rng():
+    with sandbox(_SEED):
         net = _trained_net()
         x = torch.randn(6, 3) * 3 + 2
         expected = _reference(net, x)
@@ -354,7 +337,7 @@ def check_exercise_2(predict: Callable[[nn.Module, torch.Tensor], torch.Tensor])
 
 def check_exercise_3(flip_rate: Callable[[nn.Module, torch.Tensor, int], float]) -> CheckResult:
     """Check ``flip_rate(model, x, n_passes)`` against a model whose true rate is 1/4."""
-    with _private_rng():
+    with sandbox(_SEED):
         flipper = _flip_net()
         ones = torch.ones(50, 2)
         linear = nn.Linear(4, 3)  # no dropout: nothing can flip

@@ -16,35 +16,18 @@ notebook sees.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
 from ..modes import mode_report
-from ._core import CheckResult, run_checks
+from ._core import CheckResult, run_checks, sandbox
+from ._core import is_function as _is_function
 
 __all__ = ["check_exercise_1", "check_exercise_2", "check_exercise_3", "check_exercise_4"]
 
 _SEED = 2024
-
-
-@contextmanager
-def _private_rng() -> Iterator[None]:
-    """Seeded randomness for the checker that leaves the notebook's RNG untouched."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(_SEED)
-        yield
-
-
-def _is_function(fn: object, name: str) -> Callable[[], object]:
-    def check() -> object:
-        if not callable(fn):
-            return f"expected a function, got {type(fn).__name__}; pass `{name}` itself, without calling it"
-        return None
-
-    return check
 
 
 def _as_tensor(result: object, like: torch.Tensor, what: str) -> torch.Tensor:
@@ -62,7 +45,7 @@ def _as_tensor(result: object, like: torch.Tensor, what: str) -> torch.Tensor:
 
 def check_exercise_1(inverted_dropout: Callable[[torch.Tensor, float, bool], torch.Tensor]) -> CheckResult:
     """Check ``inverted_dropout(x, p, training)`` against what ``nn.Dropout`` does."""
-    with _private_rng():
+    with sandbox(_SEED):
         x = torch.full((200, 200), 3.0)
         ramp = torch.linspace(-2.0, 2.0, 40_000).reshape(200, 200)
 
@@ -170,7 +153,7 @@ def _reference_update(
 
 def check_exercise_2(update_running_stats: Callable[..., tuple[torch.Tensor, torch.Tensor]]) -> CheckResult:
     """Check ``update_running_stats`` against a real ``nn.BatchNorm1d`` on several batches."""
-    with _private_rng():
+    with sandbox(_SEED):
         cases = [
             (torch.zeros(3), torch.ones(3), torch.randn(16, 3) * 2 + 5, 0.1),
             (torch.tensor([1.0, -2.0]), torch.tensor([0.5, 4.0]), torch.randn(4, 2) * 3 - 1, 0.3),
@@ -245,7 +228,7 @@ def check_exercise_2(update_running_stats: Callable[..., tuple[torch.Tensor, tor
 
 def check_exercise_3(layer_class: type) -> CheckResult:
     """Check a ``GaussianNoise(std)`` class: noise of that std in train mode, identity in eval mode."""
-    with _private_rng():
+    with sandbox(_SEED):
         x = torch.linspace(-3.0, 3.0, 20_000).reshape(100, 200)
         made: list[nn.Module] = []
 
@@ -339,7 +322,7 @@ def _buffers(module: nn.Module) -> list[torch.Tensor]:
 
 def check_exercise_4(changes_with_mode: Callable[[nn.Module, torch.Tensor], bool]) -> CheckResult:
     """Check ``changes_with_mode(module, x) -> bool`` on modules with known answers."""
-    with _private_rng():
+    with sandbox(_SEED):
         x = torch.randn(8, 6) * 2 + 1
 
         def answer(module: nn.Module, expected: bool, what: str) -> Callable[[], object]:

@@ -15,8 +15,7 @@ off.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -24,23 +23,11 @@ from torch import nn
 from ..data import make_dataset
 from ..measure import GRAD_MODES, grad_context
 from ..models import make_mlp
-from ._core import Check, CheckResult, function_check, run_checks
+from ._core import Check, CheckResult, function_check, run_checks, sandbox
 
 __all__ = ["check_exercise_1", "check_exercise_2", "check_exercise_3"]
 
 MODES = ("train", "eval")
-
-
-@contextmanager
-def _sandbox(seed: int = 0) -> Iterator[None]:
-    """Seeded, without touching the caller's RNG; grad switch restored afterwards."""
-    grad_enabled = torch.is_grad_enabled()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        try:
-            yield
-        finally:
-            torch.set_grad_enabled(grad_enabled)
 
 
 def _modes(model: nn.Module) -> list[bool]:
@@ -108,7 +95,7 @@ def check_exercise_1(validate: Callable) -> CheckResult:
             [function_check(validate, "validate")],
             hint="write `def validate(...):` in a cell, then pass the name: check_exercise_1(validate)",
         )
-    with _sandbox():
+    with sandbox(0):
         data = make_dataset("moons", n_samples=200, noise=0.2, seed=3)
         X, y = data.X_test, data.y_test
         model = make_mlp(2, 1, hidden=(32, 32), dropout=0.5, batchnorm=True)
@@ -257,7 +244,7 @@ def check_exercise_2(which_context: Callable) -> CheckResult:
             [function_check(which_context, "which_context")],
             hint="write `def which_context(...):` in a cell, then pass the name: check_exercise_2(which_context)",
         )
-    with _sandbox(seed=1):
+    with sandbox(seed=1):
         model = make_mlp(4, 3, hidden=(64,), dropout=0.5)
         inputs = [torch.randn(16, 4), torch.randn(5, 4)]
 
@@ -332,7 +319,7 @@ def check_exercise_3(extract_features: Callable) -> CheckResult:
             [function_check(extract_features, "extract_features")],
             hint="write `def extract_features(...):` in a cell, then pass the name: check_exercise_3(extract_features)",
         )
-    with _sandbox(seed=2):
+    with sandbox(seed=2):
         backbone = nn.Sequential(
             nn.Linear(2, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Dropout(0.5)
         )

@@ -15,37 +15,20 @@ from __future__ import annotations
 
 import copy
 import numbers
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
 from ..conversions import accuracy
-from ._core import CheckResult, run_checks
+from ._core import CheckResult, run_checks, sandbox
+from ._core import is_function as _is_function
 
 __all__ = ["check_exercise_1", "check_exercise_2"]
 
 _SEED = 404
 _LR = 0.1
 _TOL = 1e-6
-
-
-@contextmanager
-def _private_rng() -> Iterator[None]:
-    """Seeded randomness for the checker that leaves the notebook's RNG untouched."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(_SEED)
-        yield
-
-
-def _is_function(fn: object, name: str) -> Callable[[], object]:
-    def check() -> object:
-        if not callable(fn):
-            return f"expected a function, got {type(fn).__name__}; pass `{name}` itself, without calling it"
-        return None
-
-    return check
 
 
 def _is_number(value: object) -> bool:
@@ -99,7 +82,7 @@ def check_exercise_1(train_step: Callable) -> CheckResult:
     It must put the model in train mode, run the five steps once on the whole
     batch, and return the loss (measured before the update) as a Python float.
     """
-    with _private_rng():
+    with sandbox(_SEED):
         case = _Case1()
         ref_model, ref_opt = case.copy()
         ref_before = _params(ref_model)
@@ -243,7 +226,7 @@ def check_exercise_2(test_step: Callable) -> CheckResult:
     It must switch the model to eval mode, run the forward pass under
     ``torch.inference_mode()`` and return two Python floats.
     """
-    with _private_rng():
+    with sandbox(_SEED):
         seen: dict[str, object] = {}
 
         def run_case(n_out: int) -> tuple[object, tuple[float, float], nn.Module, list[bool]]:

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
 
 from ._core import CheckResult, run_checks
+from ._core import is_function as _is_function
 
 __all__ = ["check_exercise_1", "check_exercise_2", "check_exercise_3"]
 
@@ -33,15 +34,6 @@ _SEED = 505
 
 def _generator() -> torch.Generator:
     return torch.Generator().manual_seed(_SEED)
-
-
-def _is_function(fn: object, name: str) -> Callable[[], object]:
-    def check() -> object:
-        if not callable(fn):
-            return f"expected a function, got {type(fn).__name__}; pass `{name}` itself, without calling it"
-        return None
-
-    return check
 
 
 # ---------------------------------------------------------------------------

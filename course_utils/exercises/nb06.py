@@ -13,8 +13,7 @@ the notebook sees.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -23,7 +22,7 @@ from torch import nn
 from ..data import make_dataset
 from ..models import make_mlp
 from ..training import fit
-from ._core import CheckResult, run_checks
+from ._core import CheckResult, run_checks, sandbox
 
 __all__ = ["check_exercise_1", "exercise_2_figure", "check_exercise_2", "ANSWERS_2"]
 
@@ -36,24 +35,6 @@ _MOONS = {"n_samples": 600, "noise": 0.2, "seed": _SEED}
 #: The three answers exercise 2 accepts for each panel.
 ANSWERS_2 = ("linear", "non-linear", "train mode")
 _PANELS = "ABCD"
-
-
-@contextmanager
-def _private_rng(seed: int) -> Iterator[None]:
-    """Seed torch for the block, then give the notebook its own random state back.
-
-    The block also runs on one CPU thread (the models are tiny, so that is the
-    fastest setting and gives the same numbers everywhere); PyTorch's thread
-    setting is restored afterwards.
-    """
-    threads = torch.get_num_threads()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        torch.set_num_threads(1)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(threads)
 
 
 # ---------------------------------------------------------------------------
@@ -101,7 +82,7 @@ def check_exercise_1(build_model: Callable[[], nn.Module], lr: float = 0.01,
         return None
 
     def builds_a_module() -> str | None:
-        with _private_rng(_SEED):
+        with sandbox(_SEED):
             model = build_model()
         if not isinstance(model, nn.Module):
             return f"build_model() must return an nn.Module, got {type(model).__name__}"
@@ -122,7 +103,7 @@ def check_exercise_1(build_model: Callable[[], nn.Module], lr: float = 0.01,
 
     def reaches_target() -> str | None:
         model = box["model"]
-        with _private_rng(_SEED):
+        with sandbox(_SEED):
             history = fit(
                 model, (data.X_train, data.y_train), (data.X_test, data.y_test),
                 loss_fn=nn.BCEWithLogitsLoss(), optimizer=torch.optim.Adam(model.parameters(), lr=lr),
@@ -188,7 +169,7 @@ def exercise_2_figure():
 
     from ..plotting import plot_decision_boundary
 
-    with _private_rng(_SEED):
+    with sandbox(_SEED):
         data = make_dataset("circles", n_samples=400, noise=0.08, seed=_SEED)
         models = {
             "A": (_trained((32, 32), dropout=0.5), "train"),

@@ -16,38 +16,17 @@ learner's code left it off.
 from __future__ import annotations
 
 import numbers
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
-from ._core import CheckResult, run_checks
+from ._core import CheckResult, run_checks, sandbox
+from ._core import is_function as _is_function
 
 __all__ = ["check_exercise_1", "check_exercise_2"]
 
 _SEED = 707
-
-
-@contextmanager
-def _sandbox() -> Iterator[None]:
-    """Seeded randomness that leaves the notebook's RNG and grad switch untouched."""
-    grad_enabled = torch.is_grad_enabled()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(_SEED)
-        try:
-            yield
-        finally:
-            torch.set_grad_enabled(grad_enabled)
-
-
-def _is_function(fn: object, name: str) -> Callable[[], object]:
-    def check() -> object:
-        if not callable(fn):
-            return f"expected a function, got {type(fn).__name__}; pass `{name}` itself, without calling it"
-        return None
-
-    return check
 
 
 # ---------------------------------------------------------------------------
@@ -141,7 +120,7 @@ def check_exercise_1(conv_output_size: Callable[..., int]) -> CheckResult:
                 )
         return None
 
-    with _sandbox():
+    with sandbox(_SEED):
         return run_checks(
             "1 (conv_output_size)",
             [
@@ -247,7 +226,7 @@ def _saved_tensor_count(fn: Callable[[], object]) -> int:
 
 def check_exercise_2(stable_accuracy: Callable[..., float]) -> CheckResult:
     """Check ``stable_accuracy(model, X, y, batch_size=32)`` on a hidden CNN with BatchNorm and dropout."""
-    with _sandbox():
+    with sandbox(_SEED):
         model, X, y = _hidden_task()
 
         def correct_value() -> object:

@@ -17,38 +17,18 @@ random numbers the rest of the notebook sees.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
-from ._core import CheckResult, run_checks
+from ._core import CheckResult, run_checks, sandbox
+from ._core import is_function as _is_function
 
 __all__ = ["check_exercise_1", "check_exercise_2"]
 
 _SEED = 808
 _BN = nn.modules.batchnorm._BatchNorm
-
-
-@contextmanager
-def _sandbox() -> Iterator[None]:
-    grad_enabled = torch.is_grad_enabled()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(_SEED)
-        try:
-            yield
-        finally:
-            torch.set_grad_enabled(grad_enabled)
-
-
-def _is_function(fn: object, name: str) -> Callable[[], object]:
-    def check() -> object:
-        if not callable(fn):
-            return f"expected a function, got {type(fn).__name__}; pass `{name}` itself, without calling it"
-        return None
-
-    return check
 
 
 class _Transfer(nn.Module):
@@ -175,7 +155,7 @@ def _train(
 
 def check_exercise_1(keep_backbone_bn_eval: Callable[[nn.Module], object]) -> CheckResult:
     """Check ``keep_backbone_bn_eval(model)``, the per-epoch replacement for ``model.train()``."""
-    with _sandbox():
+    with sandbox(_SEED):
         model = _pretrained()
         X, y = _new_data()
         for p in model.features.parameters():
@@ -252,7 +232,7 @@ def check_exercise_1(keep_backbone_bn_eval: Callable[[nn.Module], object]) -> Ch
 
 def check_exercise_2(freeze_backbone: Callable[[nn.Module], object]) -> CheckResult:
     """Check ``freeze_backbone(model)``: frozen weights and statistics that survive ``model.train()``."""
-    with _sandbox():
+    with sandbox(_SEED):
         model = _pretrained()
         X, y = _new_data()
         bystander = copy.deepcopy(model)  # never passed to freeze_backbone

@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import importlib
 import os
-import random
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from types import ModuleType
 
 import numpy as np
@@ -31,26 +29,11 @@ import torch
 from torch import nn
 
 from ..data import make_dataset
-from ._core import Check, CheckResult, function_check, run_checks
+from ._core import Check, CheckResult, function_check, run_checks, sandbox
 
 __all__ = ["check_exercise_1", "check_exercise_2"]
 
 _SEED = 9
-
-
-@contextmanager
-def _sandbox(seed: int = _SEED) -> Iterator[None]:
-    """Seeded torch; Python's, NumPy's and torch's generators and the grad switch restored."""
-    py_state, np_state = random.getstate(), np.random.get_state()
-    grad_enabled = torch.is_grad_enabled()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        try:
-            yield
-        finally:
-            torch.set_grad_enabled(grad_enabled)
-            random.setstate(py_state)
-            np.random.set_state(np_state)
 
 
 def _describe(value: object) -> str:
@@ -168,7 +151,7 @@ def check_exercise_1(keras_validate: Callable) -> CheckResult:
             hint="write `def keras_validate(...):` in a cell, then pass the name: check_exercise_1(keras_validate)",
         )
     keras = _import_keras()
-    with _sandbox():
+    with sandbox(_SEED):
         data = make_dataset("moons", n_samples=190, noise=0.25, seed=5)
         x, y = data.X_train.numpy(), data.y_train.numpy()  # 152 rows: batches of 64, 64, 24
         model, rows_seen = _hidden_keras_model(keras, x, y)
@@ -327,7 +310,7 @@ def check_exercise_2(torch_call: Callable) -> CheckResult:
             [function_check(torch_call, "torch_call")],
             hint="write `def torch_call(...):` in a cell, then pass the name: check_exercise_2(torch_call)",
         )
-    with _sandbox():
+    with sandbox(_SEED):
         data = make_dataset("moons", n_samples=200, noise=0.2, seed=4)
         x = data.X_test
         model = _Net()

@@ -20,8 +20,7 @@ from __future__ import annotations
 import copy
 import difflib
 import math
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from functools import partial
 
 import torch
@@ -30,7 +29,7 @@ from torch import nn
 from ..data import digits_images, make_dataset
 from ..measure import saved_tensor_bytes
 from ..models import SmallCNN, make_mlp
-from ._core import Check, CheckResult, run_checks
+from ._core import Check, CheckResult, run_checks, sandbox
 
 __all__ = ["MISTAKES", "SNIPPETS", "check_exercise_1", "check_exercise_2", "check_capstone"]
 
@@ -77,25 +76,6 @@ SNIPPETS: dict[str, tuple[frozenset[str], str]] = {
 # ---------------------------------------------------------------------------
 # Shared helpers
 # ---------------------------------------------------------------------------
-
-
-@contextmanager
-def _sandbox(seed: int) -> Iterator[None]:
-    """Seeded, without touching the caller's RNG; grad switch and thread count restored afterwards.
-
-    The checkers' models are tiny, so they run on one CPU thread: many times faster
-    than several threads on a busy machine, and bit-identical everywhere.
-    """
-    grad_enabled = torch.is_grad_enabled()
-    threads = torch.get_num_threads()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        torch.set_num_threads(1)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(threads)
-            torch.set_grad_enabled(grad_enabled)
 
 
 def _is_function(fn: object, name: str) -> Check:
@@ -339,7 +319,7 @@ def check_exercise_2(accuracy_fixed: Callable) -> CheckResult:
     ``y`` may be ``(N,)`` or ``(N, 1)``, float or long. The model must be run
     in eval mode without tracking, and every submodule's mode restored.
     """
-    with _sandbox(seed=1010):
+    with sandbox(seed=1010):
         line, X_line, y_line = _threshold_case()
         with torch.no_grad():
             line_logits = line(X_line)
@@ -491,7 +471,7 @@ def check_capstone(validate: Callable) -> CheckResult:
     eval-mode pass on the first batch, tracking on/off). Modes, BatchNorm
     statistics and the grad switch must be as before.
     """
-    with _sandbox(seed=1011):
+    with sandbox(seed=1011):
         digits = digits_images(seed=3)
         X, y = digits.X_test[:150].clone(), digits.y_test[:150].clone()  # batches 64, 64, 22
         cnn = _small_cnn(0.3, digits.X_train[:256])
