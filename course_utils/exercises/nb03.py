@@ -24,27 +24,13 @@ from ..data import make_dataset
 from ..measure import GRAD_MODES, grad_context
 from ..models import make_mlp
 from ._core import Check, CheckResult, function_check, run_checks, sandbox
+from ._probes import bn_stats as _bn_stats
+from ._probes import modes as _modes
+from ._probes import same as _same
 
 __all__ = ["check_exercise_1", "check_exercise_2", "check_exercise_3"]
 
 MODES = ("train", "eval")
-
-
-def _modes(model: nn.Module) -> list[bool]:
-    return [m.training for m in model.modules()]
-
-
-def _bn_stats(model: nn.Module) -> list[torch.Tensor]:
-    return [
-        t.detach().clone()
-        for m in model.modules()
-        if isinstance(m, nn.modules.batchnorm._BatchNorm)
-        for t in (m.running_mean, m.running_var)
-    ]
-
-
-def _same(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
-    return all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
 
 
 def _describe(value: object) -> str:

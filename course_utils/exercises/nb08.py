@@ -24,6 +24,8 @@ from torch import nn
 
 from ._core import CheckResult, run_checks, sandbox
 from ._core import is_function as _is_function
+from ._probes import bn_stats as _bn_stats
+from ._probes import same as _same
 
 __all__ = ["check_exercise_1", "check_exercise_2"]
 
@@ -73,21 +75,8 @@ def _new_data() -> tuple[torch.Tensor, torch.Tensor]:
     return torch.rand(64, 1, 8, 8) * 2 + 0.5, torch.randint(0, 3, (64,))
 
 
-def _bn_stats(module: nn.Module) -> list[torch.Tensor]:
-    return [
-        t.detach().clone()
-        for m in module.modules()
-        if isinstance(m, _BN)
-        for t in (m.running_mean, m.running_var)
-    ]
-
-
 def _params(module: nn.Module) -> list[torch.Tensor]:
     return [p.detach().clone() for p in module.parameters()]
-
-
-def _same(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
-    return len(a) == len(b) and all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
 
 
 def _bn_in(module: nn.Module) -> list[tuple[str, nn.Module]]:

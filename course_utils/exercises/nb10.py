@@ -30,6 +30,9 @@ from ..data import digits_images, make_dataset
 from ..measure import saved_tensor_bytes
 from ..models import SmallCNN, make_mlp
 from ._core import Check, CheckResult, run_checks, sandbox
+from ._probes import bn_stats as _bn_stats
+from ._probes import modes as _modes
+from ._probes import same as _same
 
 __all__ = ["MISTAKES", "SNIPPETS", "check_exercise_1", "check_exercise_2", "check_capstone"]
 
@@ -104,23 +107,6 @@ def _python_float(value: object, name: str) -> float:
     if not math.isfinite(value):
         raise AssertionError(f"{name} is {value}, not a finite number")
     return float(value)
-
-
-def _modes(model: nn.Module) -> list[bool]:
-    return [m.training for m in model.modules()]
-
-
-def _bn_stats(model: nn.Module) -> list[torch.Tensor]:
-    return [
-        t.detach().clone()
-        for m in model.modules()
-        if isinstance(m, nn.modules.batchnorm._BatchNorm)
-        for t in (m.running_mean, m.running_var)
-    ]
-
-
-def _same(a: list[torch.Tensor], b: list[torch.Tensor]) -> bool:
-    return all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
 
 
 def _warm_up(model: nn.Module, X: torch.Tensor, passes: int = 5) -> None:
