@@ -69,6 +69,15 @@ class FigureHost:
         self.draws = 0
         self._animated: list[Any] = []
         self._background: Any = None
+        self.image_format = "png"
+        self.jpeg_quality = 90
+
+    def use_jpeg(self, quality: int = 90) -> None:
+        """Send frames as JPEG (about 4x faster to encode than PNG, half the bytes)."""
+        check_range("quality", quality, 1, 100)
+        self.image_format, self.jpeg_quality = "jpeg", int(quality)
+        if not self.interactive:
+            self.widget.format = "jpeg"
 
     def animate(self, *artists: Any) -> None:
         """Declare the artists a widget changes on every update (for the no-ipympl path).
@@ -110,10 +119,12 @@ class FigureHost:
         for artist in sorted(self._animated, key=lambda a: a.get_zorder()):  # stable: keeps order
             self.figure.draw_artist(artist)
         buffer = io.BytesIO()
-        # Fast zlib level: encoding takes a fraction of the default's time for ~20% more bytes.
-        Image.fromarray(np.asarray(self._canvas.buffer_rgba())).save(
-            buffer, format="png", compress_level=1
-        )
+        pixels = np.asarray(self._canvas.buffer_rgba())
+        if self.image_format == "jpeg":
+            Image.fromarray(pixels[..., :3]).save(buffer, format="jpeg", quality=self.jpeg_quality)
+        else:
+            # Fast zlib level: encoding takes a fraction of the default's time for ~20% more bytes.
+            Image.fromarray(pixels).save(buffer, format="png", compress_level=1)
         self.widget.value = buffer.getvalue()
 
 
