@@ -12,9 +12,6 @@ function, a function with the wrong signature, one that crashes) is a printed
 
 from __future__ import annotations
 
-import importlib
-import inspect
-
 import matplotlib
 
 matplotlib.use("Agg")
@@ -25,7 +22,7 @@ import torch
 from torch import nn
 
 from course_utils import conversions, data, measure, models, modes, runtime, training
-from course_utils.exercises import CheckResult
+from course_utils.exercises import CheckResult, all_checkers
 
 NAN = float("nan")
 META = "meta"
@@ -421,17 +418,7 @@ def test_threshold_setter_rejects_bad_input():
 
 
 def _checkers() -> list[tuple[str, object]]:
-    found = []
-    for n in range(1, 100):
-        try:
-            module = importlib.import_module(f"course_utils.exercises.nb{n:02d}")
-        except ModuleNotFoundError:
-            continue
-        for name in getattr(module, "__all__", []):
-            fn = getattr(module, name)
-            if name.startswith("check_") and inspect.isfunction(fn):
-                found.append((f"nb{n:02d}.{name}", fn))
-    return found
+    return all_checkers()
 
 
 def _crashing_answer(*args, **kwargs):

@@ -14,9 +14,6 @@ numbers alone.
 
 from __future__ import annotations
 
-import importlib
-import inspect
-
 import matplotlib
 
 matplotlib.use("Agg")
@@ -26,6 +23,7 @@ import torch
 from torch import nn
 
 from course_utils import training
+from course_utils.exercises import all_checkers
 from course_utils.modes import eval_mode, preserved_state, train_mode
 
 
@@ -300,17 +298,7 @@ def test_context_managers_restore_modules_that_override_train():
 
 
 def _checkers():
-    found = []
-    for n in range(1, 100):
-        try:
-            module = importlib.import_module(f"course_utils.exercises.nb{n:02d}")
-        except ModuleNotFoundError:
-            continue
-        for name in getattr(module, "__all__", []):
-            fn = getattr(module, name)
-            if name.startswith("check_") and inspect.isfunction(fn):
-                found.append(pytest.param(fn, id=f"nb{n:02d}.{name}"))
-    return found
+    return [pytest.param(fn, id=name) for name, fn in all_checkers()]
 
 
 def _turns_grad_off_and_fails(*args, **kwargs):
