@@ -13,6 +13,10 @@ grid (:func:`compute_decision_boundary`) is separate from drawing it
 (:meth:`DecisionBoundary.plot`), and the result keeps the grid, the values
 and the matplotlib artists so you can inspect or restyle them.
 
+Every classifier shape is drawn: one logit per point (sigmoid, binary), two
+logits (softmax over two classes, also binary: coloured by P(class 1) exactly
+like the one-logit case) and K > 2 logits (softmax, argmax).
+
 The model is always run under ``torch.inference_mode()`` on the model's own
 device, in eval mode unless you ask for ``mode="train"`` (a teaching option to
 *see* dropout's randomness). Afterwards every submodule's mode, the
@@ -254,6 +258,11 @@ def _check_output(out: object, n_points: int) -> torch.Tensor:
             f"the model must return logits of shape (N,), (N, 1) or (N, K), one row per point; "
             f"for {n_points} points it returned shape {shape}."
         )
+    if out.shape[1] == 0:
+        raise ValueError(
+            f"the model returned no logits (shape {shape}): its last layer needs 1 output for a "
+            "binary model or one per class, e.g. nn.Linear(..., 1) or nn.Linear(..., K)."
+        )
     if not out.is_floating_point():
         raise TypeError(f"the model must return floating-point logits, got dtype {out.dtype}.")
     if not torch.isfinite(out).all():
@@ -267,12 +276,29 @@ def _check_output(out: object, n_points: int) -> torch.Tensor:
 def _labels_and_probabilities(
     logits: torch.Tensor, threshold: float
 ) -> tuple[np.ndarray, np.ndarray, int]:
-    """Labels ``(M,)``, probabilities ``(M,)`` (binary: P(class 1)) or ``(M, K)``, and K."""
-    if logits.shape[1] == 1:
+    """Labels ``(M,)``, probabilities (binary: P(class 1), ``(M,)``; else ``(M, K)``) and the class count.
+
+    * One logit ``z``: P(class 1) = ``sigmoid(z)``, label = ``P >= threshold``
+      (as :func:`course_utils.conversions.logits_to_labels`).
+    * Two logits ``(z0, z1)`` (softmax over two classes): a binary model too.
+      P(class 1) = ``softmax(z)[:, 1]`` = ``sigmoid(z1 - z0)``; the label is
+      ``z1 - z0 > log(t / (1 - t))``, i.e. P(class 1) > ``threshold``, which
+      at the default 0.5 is exactly the ``argmax`` (ties go to class 0).
+    * K > 2 logits: softmax probabilities ``(M, K)``, label = ``argmax``.
+    """
+    k = logits.shape[1]
+    if k == 1:
         prob = torch.sigmoid(logits[:, 0])
         return (prob >= threshold).long().numpy(), prob.numpy(), 2
+    if k == 2:
+        margin = logits[:, 1] - logits[:, 0]  # the logit of P(class 1); finite (checked)
+        if threshold in (0.0, 1.0):
+            cut = -math.inf if threshold == 0.0 else math.inf
+        else:
+            cut = math.log(threshold / (1.0 - threshold))
+        return (margin > cut).long().numpy(), torch.sigmoid(margin).numpy(), 2
     prob = torch.softmax(logits, dim=1)
-    return logits.argmax(dim=1).numpy(), prob.numpy(), logits.shape[1]
+    return logits.argmax(dim=1).numpy(), prob.numpy(), k
 
 
 @dataclass
@@ -282,10 +308,12 @@ class DecisionBoundary:
     Attributes:
         xx, yy: the grid coordinates, each ``(R, R)`` (``R = grid_resolution``).
         labels: predicted class of every grid point, ints ``(R, R)``.
-        probabilities: binary: P(class 1), ``(R, R)``; K classes: ``(R, R, K)``.
+        probabilities: binary (one or two logits): P(class 1), ``(R, R)``;
+            K > 2 classes: ``(R, R, K)``.
         response: what the plot colours: ``labels`` for ``response="label"``,
             else P(class 1) (binary) or the probability of the predicted class.
-        n_classes: 2 for a model with one logit, else K.
+        n_classes: 2 for a model with one or two logits, else K.
+        n_logits: how many logits the model returns per point (1, 2 or K).
         response_kind: ``"label"`` or ``"probability"``.
         mode: the mode the model was run in (``"eval"`` or ``"train"``).
         threshold: the probability threshold used for binary labels.
@@ -306,6 +334,7 @@ class DecisionBoundary:
     X: np.ndarray | None = None
     y: np.ndarray | None = None
     accuracy: float | None = None
+    n_logits: int | None = None
     ax: Axes | None = field(default=None, repr=False)
     figure: Figure | None = field(default=None, repr=False)
     surface: Any = field(default=None, repr=False)
@@ -540,6 +569,7 @@ def compute_decision_boundary(
         X=points,
         y=labels_y,
         accuracy=accuracy,
+        n_logits=logits.shape[1],
     )
 
 
@@ -564,8 +594,11 @@ def plot_decision_boundary(
 ) -> DecisionBoundary:
     """Colour the plane by what ``model`` predicts, and draw the points ``X`` on top.
 
-    Works for binary models (one logit per point: sigmoid, then ``threshold``)
-    and multi-class models (K logits: softmax, then argmax).
+    Works for every classifier shape: binary models with one logit per point
+    (sigmoid, then ``threshold``) or two logits (softmax over two classes; shown
+    like the one-logit case, by P(class 1) = ``softmax(logits)[:, 1]``, labels
+    by argmax at the default threshold), and multi-class models (K logits:
+    softmax, then argmax).
 
     Args:
         model: a classifier taking ``(N, 2)`` inputs and returning logits.
@@ -580,7 +613,8 @@ def plot_decision_boundary(
             P(class 1) (binary) or by the probability of the predicted class
             (multi-class), with a colour bar.
         cmap, alpha, title, xlabel, ylabel, plot_method: see :meth:`DecisionBoundary.plot`.
-        threshold: probability threshold for binary labels, in [0, 1].
+        threshold: probability threshold for binary labels (one or two logits),
+            in [0, 1]; not used for K > 2 classes.
         device: where to run the model; default: the device of its parameters.
         mode: ``"eval"`` (default, what a trained model is judged by) or
             ``"train"``: a teaching option that runs the forward pass in train

@@ -93,6 +93,127 @@ def test_multiclass_argmax_and_softmax():
     assert shown.response.min() >= 0.25 - 1e-6 and shown.response.max() <= 1.0
 
 
+# ---------------------------------------------------------------------------
+# Every classifier shape: one logit, two logits (softmax over 2), K > 2 logits
+# ---------------------------------------------------------------------------
+
+
+def one_logit() -> nn.Linear:
+    torch.manual_seed(3)
+    return nn.Linear(2, 1)
+
+
+def two_logits(same_as: nn.Linear | None = None) -> nn.Linear:
+    """A softmax-over-two-classes model; with ``same_as``, logits (0, z) for that model's z."""
+    torch.manual_seed(4)
+    model = nn.Linear(2, 2)
+    if same_as is not None:
+        with torch.no_grad():
+            model.weight.copy_(torch.cat([torch.zeros(1, 2), same_as.weight]))
+            model.bias.copy_(torch.cat([torch.zeros(1), same_as.bias]))
+    return model
+
+
+def grid_logits(model: nn.Module, shown: DecisionBoundary) -> torch.Tensor:
+    grid = torch.tensor(np.c_[shown.xx.ravel(), shown.yy.ravel()], dtype=torch.float32)
+    with torch.no_grad():
+        return model.eval()(grid)
+
+
+def drawn_values(shown: DecisionBoundary) -> np.ndarray:
+    """What a pcolormesh surface really shows, one value per grid cell."""
+    return np.asarray(shown.surface.get_array()).reshape(shown.xx.shape)
+
+
+def test_two_logits_are_drawn_as_p_class_1():
+    """The bug this guards: a 2-logit model made contourf raise 'Input z must be 2D, not 3D'."""
+    model = two_logits()
+    X = points()
+    y = (X[:, 0] > 0).long()
+    shown = plot_decision_boundary(model, X, y, grid_resolution=30, response="probability",
+                                   plot_method="pcolormesh")
+    assert shown.n_classes == 2 and shown.n_logits == 2
+    assert shown.probabilities.shape == shown.labels.shape == (30, 30)
+    logits = grid_logits(model, shown)
+    expected = torch.softmax(logits, dim=1)[:, 1].numpy().reshape(30, 30)
+    np.testing.assert_allclose(shown.probabilities, expected, atol=1e-6)
+    np.testing.assert_allclose(drawn_values(shown), expected, atol=1e-6)  # what is drawn
+    # labels: the argmax of the two logits, exactly (what logits_to_labels gives)
+    np.testing.assert_array_equal(shown.labels.ravel(), logits.argmax(dim=1).numpy())
+    assert 0 < shown.labels.mean() < 1  # the boundary crosses the plot
+    assert shown.colorbar is not None and shown.colorbar.ax.get_ylabel() == "P(class 1)"
+
+
+@pytest.mark.parametrize("response", ["label", "probability"])
+def test_two_logits_look_like_the_equivalent_one_logit_model(response):
+    """Logits (0, z) and the single logit z are the same classifier: same values, same look."""
+    single = one_logit()
+    pair = two_logits(same_as=single)
+    X = points()
+    y = (X[:, 1] > 0).long()
+    a = plot_decision_boundary(single, X, y, grid_resolution=40, response=response)
+    b = plot_decision_boundary(pair, X, y, grid_resolution=40, response=response)
+    assert (a.n_logits, b.n_logits) == (1, 2)
+    np.testing.assert_allclose(b.probabilities, a.probabilities, atol=1e-6)
+    np.testing.assert_array_equal(b.labels, a.labels)
+    assert b.accuracy == a.accuracy
+    assert type(b.surface) is type(a.surface)
+    np.testing.assert_allclose(b.surface.levels, a.surface.levels)
+    assert b.surface.get_cmap().name == a.surface.get_cmap().name
+    assert list(b.boundary.levels) == list(a.boundary.levels) == [0.5]  # black line at P = 0.5
+    assert (b.colorbar is None) == (a.colorbar is None) == (response == "label")
+    assert b.ax.get_title() == a.ax.get_title()
+    assert [t.get_text() for t in b.ax.get_legend().get_texts()] == ["class 0", "class 1"]
+
+
+def test_two_logits_accuracy_matches_argmax_accuracy():
+    from course_utils.conversions import accuracy
+
+    model = two_logits()
+    X = points(60)
+    y = (X[:, 0] + X[:, 1] > 0).long()
+    shown = compute_decision_boundary(model, X, y, grid_resolution=5)
+    with torch.no_grad():
+        assert shown.accuracy == pytest.approx(accuracy(model(X), y))
+
+
+def test_two_logits_threshold_moves_the_boundary():
+    model, X = two_logits(), points()
+    low = compute_decision_boundary(model, X, grid_resolution=40, threshold=0.1)
+    mid = compute_decision_boundary(model, X, grid_resolution=40)
+    high = compute_decision_boundary(model, X, grid_resolution=40, threshold=0.9)
+    assert low.labels.sum() > mid.labels.sum() > high.labels.sum()
+    np.testing.assert_array_equal(high.labels, (high.probabilities > 0.9).astype(int))
+    assert compute_decision_boundary(model, X, grid_resolution=10, threshold=0.0).labels.all()
+    assert not compute_decision_boundary(model, X, grid_resolution=10, threshold=1.0).labels.any()
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 5])
+def test_every_shape_draws_its_labels(k):
+    torch.manual_seed(k)
+    model = nn.Linear(2, k)
+    shown = plot_decision_boundary(model, points(), grid_resolution=25, plot_method="pcolormesh")
+    assert shown.n_logits == k and shown.n_classes == max(k, 2)
+    logits = grid_logits(model, shown)
+    expected = (torch.sigmoid(logits[:, 0]) >= 0.5).long() if k == 1 else logits.argmax(dim=1)
+    np.testing.assert_array_equal(shown.labels.ravel(), expected.numpy())
+    np.testing.assert_array_equal(drawn_values(shown), shown.labels)
+
+
+def test_k_logits_probability_draws_the_confidence_image():
+    from course_utils.plotting import CLASS_COLORS, confidence_rgb
+
+    torch.manual_seed(0)
+    model = nn.Linear(2, 3)
+    shown = plot_decision_boundary(model, points(), grid_resolution=20, response="probability")
+    assert shown.n_logits == 3 and shown.probabilities.shape == (20, 20, 3)
+    expected = torch.softmax(grid_logits(model, shown), dim=1).numpy().reshape(20, 20, 3)
+    np.testing.assert_allclose(shown.probabilities, expected, atol=1e-6)
+    image = np.asarray(shown.surface.get_array())
+    np.testing.assert_allclose(image[..., :3], confidence_rgb(expected, CLASS_COLORS[:3], binary=False),
+                               atol=1e-5)
+
+
 def test_response_label_vs_probability_values():
     X = points()
     as_label = compute_decision_boundary(binary_model(), X, grid_resolution=20, response="label")
@@ -316,6 +437,31 @@ def test_model_with_three_inputs():
     with pytest.raises(ValueError, match="first layer takes 2 inputs") as info:
         plot_decision_boundary(make_mlp(in_features=3), points())
     assert isinstance(info.value.__cause__, RuntimeError)
+
+
+@pytest.mark.parametrize(
+    ("out", "error", "match"),
+    [
+        (lambda x: x[:, :0], ValueError, r"returned no logits \(shape \(\d+, 0\)\).*nn\.Linear\(\.\.\., 1\)"),
+        (lambda x: x.unsqueeze(2), ValueError, r"\(N,\), \(N, 1\) or \(N, K\).*returned shape \(\d+, 2, 1\)"),
+        (lambda x: x[:1], ValueError, r"one row per point"),
+        (lambda x: x.sum(), ValueError, r"returned shape \(\)"),
+        (lambda x: (x > 0).long(), TypeError, r"floating-point logits, got dtype torch\.int64"),
+    ],
+    ids=["no logits", "3-D", "wrong rows", "scalar", "integer labels"],
+)
+def test_bad_output_shapes_get_clear_errors(out, error, match):
+    class Returns(nn.Module):
+        def forward(self, x):
+            return out(x)
+
+    with pytest.raises(error, match=match):
+        plot_decision_boundary(Returns(), points(), grid_resolution=5)
+
+
+def test_two_logits_with_a_third_class_in_y():
+    with pytest.raises(ValueError, match=r"class label 2, but the model predicts only 2 classes"):
+        plot_decision_boundary(two_logits(), points(), torch.arange(40) % 3)
 
 
 def test_model_returning_a_tuple():
