@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install lab test test-ipywidgets7 unit lint regen slides html bench browser-deps clean
+.PHONY: install lab test test-other-cpu test-ipywidgets7 unit lint regen slides html bench browser-deps clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,14 +20,22 @@ $(STAMP): requirements.txt pyproject.toml
 install: $(STAMP)
 
 lab: install
-	$(VENV)/bin/jupyter lab notebooks/00-start-here.ipynb
+	bash tools/lab.sh
 
 # Everything: lint, unit tests, nbval on every notebook, the browser test.
 # COURSE_OFFLINE + tests/offline/sitecustomize.py block every non-loopback
 # connection in pytest, its workers and the notebook kernels.
 test: install browser-deps lint
 	COURSE_OFFLINE=1 PYTHONPATH=$(CURDIR)/tests/offline $(PY) -m pytest -n 2 --dist loadscope $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory test-other-cpu
 	IPYW7_NOTEBOOKS=0 bash tools/test_ipywidgets7.sh -n 2
+
+# nbval once more, as on another CPU: no SIMD kernels in torch, MKL's portable code
+# path. The last bits of every float change; the committed outputs must still match.
+OTHER_CPU := ATEN_CPU_CAPABILITY=default MKL_CBWR=COMPATIBLE
+test-other-cpu: install
+	@echo "nbval on a simulated other CPU ($(OTHER_CPU))"
+	$(OTHER_CPU) COURSE_OFFLINE=1 PYTHONPATH=$(CURDIR)/tests/offline $(PY) -m pytest -n 2 --dist loadscope notebooks
 
 # The ipywidgets 7 (Colab) check in full: widget tests plus every notebook that
 # shows widgets, executed in an ipywidgets 7 kernel (slower; `make test` runs the tests only).

@@ -228,3 +228,8 @@ def install() -> None:
     from nbval.plugin import IPyNbCell
 
     IPyNbCell.compare_outputs = tolerant_compare_outputs
+
+
+def pytest_configure(config: Any) -> None:
+    """So that ``pytest -p nbval_tolerance`` (with ``tests/`` on the path) installs it too."""
+    install()

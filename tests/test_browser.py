@@ -8,8 +8,8 @@ new figure come back to the page.
 
 It starts ``jupyter lab`` on a free loopback port with a random token and a
 temporary root holding a tiny notebook (the real ``ModeExplorer``), drives
-headless Chromium (Debian's, at ``/usr/bin/chromium``, installed by
-``tools/install_browser.sh``) with Playwright, and saves screenshots before and
+headless Chrome or Chromium (the one ``tools/find_browser.sh`` finds, or Debian's,
+installed by ``tools/install_browser.sh``) with Playwright, and saves screenshots before and
 after the clicks to ``test-artifacts/``. Server, kernel and browser are shut
 down even when an assertion fails, and the test checks that no process is left.
 """
@@ -37,7 +37,17 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = Path(os.environ.get("COURSE_CHROMIUM", "/usr/bin/chromium"))
+
+
+def _find_chromium() -> Path:
+    """The browser tools/find_browser.sh picks ($COURSE_CHROMIUM, Chrome, Chromium...)."""
+    found = subprocess.run(
+        ["bash", str(ROOT / "tools" / "find_browser.sh")], capture_output=True, text=True
+    )
+    return Path(found.stdout.strip() or os.environ.get("COURSE_CHROMIUM", "/usr/bin/chromium"))
+
+
+CHROMIUM = _find_chromium()
 JUPYTER = Path(sys.executable).with_name("jupyter")
 NOTEBOOK = "mode_explorer_check.ipynb"
 
@@ -78,17 +88,29 @@ pytestmark = pytest.mark.browser
 # ---------------------------------------------------------------------------
 
 
+def _passwordless_sudo() -> bool:
+    if shutil.which("sudo") is None:
+        return False
+    return subprocess.run(["sudo", "-n", "true"], capture_output=True).returncode == 0
+
+
 def _skip_or_fail(problem: str) -> None:
     """Fail (CI, or Chromium could be installed here) or skip loudly (it cannot)."""
     fix = "run `make browser-deps` (or `bash tools/install_browser.sh`) and `make install`"
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"{problem}: the browser test must run in CI; {fix}")
-    can_install = os.geteuid() == 0 or shutil.which("sudo") is not None
+    # As tools/install_browser.sh decides: it installs one on Linux with apt-get, as
+    # root or with password-less sudo; elsewhere the test is skipped, loudly.
+    can_install = (
+        sys.platform.startswith("linux")
+        and shutil.which("apt-get") is not None
+        and (os.geteuid() == 0 or _passwordless_sudo())
+    )
     if can_install:
         pytest.fail(f"{problem}; {fix}")
     message = (
-        f"!!! BROWSER TEST SKIPPED: {problem}, and it cannot be installed here (not root, "
-        "no sudo). The widgets were NOT checked in a real browser."
+        f"!!! BROWSER TEST SKIPPED: {problem}, and tools/install_browser.sh cannot install "
+        "one here. The widgets were NOT checked in a real browser."
     )
     warnings.warn(message, stacklevel=2)  # shows in the summary, even under xdist
     pytest.skip(message)
@@ -101,7 +123,7 @@ def sync_playwright():
     except ImportError as exc:
         _skip_or_fail(f"the Python package playwright is missing ({exc})")
     if not CHROMIUM.exists():
-        _skip_or_fail(f"Chromium is not installed at {CHROMIUM}")
+        _skip_or_fail("no Chrome or Chromium was found (tools/find_browser.sh)")
     if not JUPYTER.exists():
         _skip_or_fail(f"jupyter is not installed next to {sys.executable}")
     return sync_playwright

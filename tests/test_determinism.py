@@ -1,15 +1,19 @@
 """Every notebook is deterministic and restart-safe.
 
 nbval (same pytest run) executes each notebook once and compares its outputs
-with the committed ones. This test executes it a **second** time, in another
-fresh kernel started by nbclient (as ``make regen`` does), and applies the same
-comparison rules as nbval: text outputs only (images and widget-view model ids
-are skipped), the sanitizers of ``tests/nbval_sanitize.cfg``, streams merged,
-and no comparison for cells marked ``# NBVAL_IGNORE_OUTPUT``. Two independent
-fresh runs that both reproduce the committed outputs mean the notebook depends
-on nothing but its seed.
+with the committed ones. This test executes it **twice more**, each time in a
+fresh kernel started by nbclient (as ``make regen`` does), and checks:
 
-The same run checks that a notebook can be re-run from the top at any time:
+* the two fresh runs are **identical**, exactly, number for number: on one
+  machine the course depends on nothing but its seed;
+* they match the committed outputs under **the same rule as nbval**
+  (``tests/nbval_tolerance.py``: words, integers, modes and booleans exactly,
+  decimals within the tolerance), since the committed outputs may come from
+  another CPU. Text outputs only (images and widget-view model ids are skipped),
+  the sanitizers of ``tests/nbval_sanitize.cfg``, streams merged, and no
+  comparison for cells marked ``# NBVAL_IGNORE_OUTPUT``.
+
+The same runs check that a notebook can be re-run from the top at any time:
 it creates or changes no file in the repository (temporary files must go to a
 ``tempfile.TemporaryDirectory()``), and leaves nothing in its temporary folder
 once the kernel has shut down.
@@ -38,6 +42,7 @@ from nbval.plugin import (
     get_sanitize_patterns,
     transform_streams_for_comparison,
 )
+from nbval_tolerance import cell_tolerance, outputs_difference
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -190,26 +195,37 @@ def execute_fresh(path: Path, tmpdir: str) -> Any:
 class _NotebookCheck:
     path: Path
 
-    def test_fresh_run_matches_committed_outputs_and_leaves_no_files(self):
+    def test_fresh_runs_are_identical_match_committed_outputs_and_leave_no_files(self):
         path = self.path
         before = repo_listing()
         with tempfile.TemporaryDirectory(prefix="nb-tmp-") as tmpdir:
             committed, fresh = execute_fresh(path, tmpdir)
+            _, again = execute_fresh(path, tmpdir)
             leftovers = files_under(tmpdir)
         after = repo_listing()
 
         committed_code = [c for c in committed.cells if c.cell_type == "code"]
         fresh_code = [c for c in fresh.cells if c.cell_type == "code"]
-        assert len(committed_code) == len(fresh_code)
+        again_code = [c for c in again.cells if c.cell_type == "code"]
+        assert len(committed_code) == len(fresh_code) == len(again_code)
+        not_identical = [
+            _describe_difference(i, f.source, comparable(f.outputs), comparable(g.outputs))
+            for i, (f, g) in enumerate(zip(fresh_code, again_code, strict=True))
+            if is_compared(f) and comparable(f.outputs) != comparable(g.outputs)
+        ]
+        assert not not_identical, (
+            f"{path.name}: two fresh runs on this machine gave different outputs "
+            "(something is not seeded, or depends on earlier runs):\n" + "\n".join(not_identical[:3])
+        )
         differences = [
-            _describe_difference(i, c.source, comparable(c.outputs), comparable(f.outputs))
+            f"{why}\n" + _describe_difference(i, c.source, comparable(c.outputs), comparable(f.outputs))
             for i, (c, f) in enumerate(zip(committed_code, fresh_code, strict=True))
-            if is_compared(c) and comparable(c.outputs) != comparable(f.outputs)
+            if is_compared(c)
+            and (why := outputs_difference(comparable(c.outputs), comparable(f.outputs), cell_tolerance(c)))
         ]
         assert not differences, (
-            f"{path.name}: a second fresh run gave different outputs than the committed ones "
-            "(something is not seeded, or depends on the machine or on earlier runs):\n"
-            + "\n".join(differences[:3])
+            f"{path.name}: a fresh run does not match the committed outputs, beyond the "
+            "floating-point tolerance of tests/nbval_tolerance.py:\n" + "\n".join(differences[:3])
         )
         changes = listing_changes(before, after, watched=str(path.parent.relative_to(ROOT)) + os.sep)
         assert not changes, (
@@ -246,6 +262,10 @@ def _display(data: dict) -> Any:
 
 def test_comparison_sees_a_changed_number():
     assert comparable([_stream("acc 0.9500\n")]) != comparable([_stream("acc 0.9512\n")])
+    # ...which the committed-outputs part forgives (drift), but not 40 % or a flipped word.
+    assert outputs_difference(comparable([_stream("acc 0.9500\n")]), comparable([_stream("acc 0.9512\n")])) is None
+    assert outputs_difference(comparable([_stream("acc 0.50\n")]), comparable([_stream("acc 0.70\n")]))
+    assert outputs_difference(comparable([_stream("train True\n")]), comparable([_stream("eval True\n")]))
 
 
 def test_comparison_merges_streams_like_nbval():
