@@ -6,6 +6,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+REVEAL_WHEEL := sphinx-revealjs==3.2.1
 PYTEST_ARGS ?=
 
 .PHONY: install lab test test-other-cpu test-ipywidgets7 unit lint regen slides html bench browser-deps clean
@@ -15,6 +16,9 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m pip install --quiet --no-deps -e .
+	@# reveal.js for `make slides` (inlined into each deck, so slides work offline): the
+	@# release the sphinx-revealjs wheel ships, downloaded once, never installed.
+	$(PY) -m pip download --quiet --no-deps --dest $(VENV)/vendor $(REVEAL_WHEEL)
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -6,7 +6,6 @@ Usage::
     python tools/build_slides.py --out /tmp/decks        # somewhere else
     python tools/build_slides.py notebooks/03-*.ipynb    # only some notebooks
     python tools/build_slides.py --with-solutions        # keep the hidden solution cells
-    python tools/build_slides.py --assets assets         # reveal.js etc. from build/slides/assets/
 
 Each notebook ``notebooks/NN-name.ipynb`` becomes ``NN-name.slides.html``, built
 with nbconvert's ``SlidesExporter`` (reveal.js) in one process, and the tool
@@ -15,7 +14,7 @@ prints one line per deck. On top of a plain ``jupyter nbconvert --to slides``:
 * **Slide structure without touching the notebooks.** In memory only: every
   markdown cell with a ``##`` heading starts a slide (the course's convention),
   whatever its metadata says, unless it is marked ``skip`` or ``notes``; the
-  Colab install cell is skipped. Other cells keep their ``slideshow`` metadata,
+  Colab install cell and the Colab/Binder badges are left out. Other cells keep their ``slideshow`` metadata,
   and cells without any are ``"-"`` (they continue the current slide). So a
   notebook with no slide metadata at all still gives one slide per section.
 * **No solutions.** Cells tagged ``solution`` are left out, so the exercise
@@ -23,12 +22,13 @@ prints one line per deck. On top of a plain ``jupyter nbconvert --to slides``:
 * **Readable when projected.** A 1280x720 (16:9) slide, no ``In [n]:``
   prompts, larger code, output and text fonts, images scaled to the slide
   width, slide numbers, and long slides that scroll.
-* **Offline.** Images are embedded in the HTML. reveal.js, require.js and
-  jQuery (and MathJax, for formulas) are loaded from CDNs, nbconvert's
-  defaults: no installed package ships a copy of reveal.js. Opened without
-  internet, a deck falls back to one long scrollable page with a note saying
-  why. ``--assets DIR`` loads the three from a folder next to the decks
-  instead (see docs/teaching.md for how to fill it).
+* **Offline.** Each deck is one self-contained HTML file: images, reveal.js
+  and its stylesheets are inlined, and nothing is loaded from the internet (no
+  CDN, no require.js, jQuery or MathJax). reveal.js comes from the copy that
+  ``make install`` downloads once into ``.venv/vendor`` (the reveal.js release
+  that the ``sphinx-revealjs`` wheel ships, read straight from the wheel); the
+  course's template is ``tools/slides_template/course_reveal``. Copy a deck to
+  a USB stick and it still presents.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ import copy
 import re
 import sys
 import time
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -45,14 +46,18 @@ import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "build" / "slides"
-DEFAULT_REVEAL_PREFIX = "https://unpkg.com/reveal.js@4.0.2"  # nbconvert's default
-#: With --assets DIR, the files the decks load from DIR (a path relative to the decks).
-LOCAL_ASSETS = {
-    "reveal_url_prefix": "reveal.js",  # an unpacked reveal.js 4 release (dist/, plugin/)
-    "require_js_url": "require.min.js",  # require.js 2.x
-    "jquery_url": "jquery.min.js",  # jQuery 2.x or later
-}
+TEMPLATES = Path(__file__).resolve().parent / "slides_template"
+#: Where ``make install`` puts the wheel that carries reveal.js (see the Makefile).
+VENDOR = Path(sys.prefix) / "vendor"
+REVEAL_WHEEL = "sphinx_revealjs-*.whl"
+REVEAL_IN_WHEEL = "sphinx_revealjs/_static/revealjs/"
+REVEAL_THEME = "white"
+#: A placeholder prefix in nbconvert's two <link>s, replaced by the inlined stylesheets.
+INLINE_PREFIX = "course-inline-reveal"
 
+#: A linked badge image from the web ([![alt](https://...svg)](https://...)): the
+#: Colab/Binder badges, which mean nothing on a slide and would need the internet.
+_WEB_BADGE = re.compile(r"\[!\[[^\]]*\]\(https?://[^)]*\)\]\([^)]*\)[ \t]*")
 _H2 = re.compile(r"^ {0,3}##(?!#)\s")  # a level-2 ATX heading line
 _FENCE = re.compile(r"^ {0,3}(```|~~~)")
 
@@ -77,31 +82,8 @@ SLIDE_CSS = """
 .reveal section img, .reveal .jp-OutputArea-output img, .reveal .jp-RenderedMarkdown img {
   max-width: 100%; height: auto; margin: 0.2em 0;
 }
-#course-offline-note {
-  display: none; margin: 0.5em; padding: 0.6em 1em; font: 18px sans-serif;
-  background: #fff3cd; border: 1px solid #e0c36a; border-radius: 4px;
-}
 </style>
 """
-
-# Shown when reveal.js did not start: require.js missing at once, or no slide deck
-# after require.js's own 15 s timeout. The content is then a plain long page.
-OFFLINE_NOTE = """
-<div id="course-offline-note">reveal.js could not be loaded (it comes from a CDN:
-{prefix}), so the slides are shown as one long page. Connect to the internet and
-reload, or see docs/teaching.md for presenting without internet.</div>
-<script>
-window.addEventListener("load", function () {{
-  function note() {{
-    if (!document.querySelector(".reveal.ready")) {{
-      document.getElementById("course-offline-note").style.display = "block";
-    }}
-  }}
-  if (typeof require === "undefined") {{ note(); }} else {{ setTimeout(note, 16000); }}
-}});
-</script>
-"""
-
 
 def heading_cell(cell: nbformat.NotebookNode) -> bool:
     """True for a markdown cell with a ``##`` heading line (outside code fences)."""
@@ -128,6 +110,8 @@ def prepare(nb: nbformat.NotebookNode, with_solutions: bool = False) -> nbformat
     """A copy of ``nb`` with the slide structure described in the module docstring."""
     nb = copy.deepcopy(nb)
     for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = _WEB_BADGE.sub("", cell.source)
         show = cell.metadata.setdefault("slideshow", {})
         current = show.get("slide_type", "-")
         if is_colab_cell(cell):
@@ -149,19 +133,38 @@ def count_slides(nb: nbformat.NotebookNode) -> int:
     return visible.count("slide") + (visible[0] != "slide")
 
 
-def make_exporter(assets: str | None = None):
-    """nbconvert's SlidesExporter set up for the course; ``assets``: see ``--assets``."""
+def reveal_assets(vendor: Path = VENDOR) -> dict[str, str]:
+    """reveal.js's script, notes plugin and stylesheets, read from the vendored wheel."""
+    wheels = sorted(vendor.glob(REVEAL_WHEEL))
+    if not wheels:
+        raise FileNotFoundError(
+            f"reveal.js is not installed: no {REVEAL_WHEEL} in {vendor}. Run `make install` "
+            "(it downloads it once, while the package index is reachable)."
+        )
+    with zipfile.ZipFile(wheels[-1]) as wheel:
+
+        def read(name: str) -> str:
+            return wheel.read(REVEAL_IN_WHEEL + name).decode("utf-8")
+
+        assets = {
+            "js": read("dist/reveal.js"),
+            "notes_js": read("plugin/notes/notes.js"),
+            "css": read("dist/reveal.css"),
+            # The theme @imports web fonts from a relative folder; the fallbacks are fine.
+            "theme_css": re.sub(r"@import url\([^)]*\);?", "", read(f"dist/theme/{REVEAL_THEME}.css")),
+        }
+    for key in ("js", "notes_js"):  # a "</script" inside inlined code would end the tag
+        assets[key] = assets[key].replace("</script", "<\\/script")
+    return assets
+
+
+def make_exporter():
+    """nbconvert's SlidesExporter with the course's offline template and settings."""
     from nbconvert import SlidesExporter
 
-    exporter = SlidesExporter()
-    if assets is not None:
-        folder = assets.strip().rstrip("/")
-        if not folder or folder.startswith("/") or "://" in folder:
-            raise ValueError(
-                f"assets must be a folder relative to the decks, such as 'assets', got {assets!r}"
-            )
-        for trait, name in LOCAL_ASSETS.items():
-            setattr(exporter, trait, f"{folder}/{name}")
+    exporter = SlidesExporter(extra_template_basedirs=[str(TEMPLATES)], template_name="course_reveal")
+    exporter.reveal_url_prefix = INLINE_PREFIX
+    exporter.reveal_theme = REVEAL_THEME
     exporter.reveal_width = "1280"
     exporter.reveal_height = "720"
     exporter.reveal_scroll = True
@@ -171,28 +174,38 @@ def make_exporter(assets: str | None = None):
     return exporter
 
 
-def customise(html: str, reveal_prefix: str) -> str:
-    """Add the course's CSS and the offline note to an exported deck."""
-    if html.count("</head>") != 1 or html.count("<main>") != 1:
-        raise RuntimeError(
-            "nbconvert's reveal template changed (expected one </head> and one <main>); "
-            "update customise() in tools/build_slides.py"
-        )
-    html = html.replace("</head>", SLIDE_CSS + "</head>")
-    return html.replace("<main>", OFFLINE_NOTE.format(prefix=reveal_prefix) + "<main>")
+def customise(html: str, assets: dict[str, str]) -> str:
+    """Inline reveal.js's stylesheets and add the course's CSS to an exported deck."""
+    styles = {
+        "dist/reveal.css": f'<style id="course-reveal-css">\n{assets["css"]}\n</style>',
+        f"dist/theme/{REVEAL_THEME}.css": f'<style id="theme">\n{assets["theme_css"]}\n</style>',
+    }
+    for name, style in styles.items():
+        link = re.compile(rf'<link\b[^>]*href="{INLINE_PREFIX}/{re.escape(name)}"[^>]*>')
+        html, found = link.subn(lambda _, style=style: style, html)
+        if found != 1 or "</head>" not in html:
+            raise RuntimeError(
+                f"nbconvert's reveal template changed (expected one <link> to {name} and a "
+                "</head>); update customise() in tools/build_slides.py"
+            )
+    # The first </head> is the page's (the inlined reveal.js mentions the tag later on).
+    return html.replace("</head>", SLIDE_CSS + "</head>", 1)
 
 
 def build_deck(
-    path: Path, out_dir: Path, exporter, with_solutions: bool = False
+    path: Path, out_dir: Path, exporter, with_solutions: bool = False,
+    assets: dict[str, str] | None = None,
 ) -> tuple[Path, int]:
     """Write ``out_dir/<name>.slides.html`` for one notebook; return (path, number of slides)."""
+    assets = assets if assets is not None else reveal_assets()
     nb = prepare(nbformat.read(path, as_version=4), with_solutions)
     slides = count_slides(nb)
     if slides == 0:
         raise ValueError(f"{path.name}: every cell is skipped, so there is nothing to show")
-    html, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": path.stem}})
+    resources = {"metadata": {"name": path.stem}, "course_reveal": assets}
+    html, _ = exporter.from_notebook_node(nb, resources=resources)
     target = out_dir / f"{path.stem}.slides.html"
-    target.write_text(customise(html, exporter.reveal_url_prefix), encoding="utf-8")
+    target.write_text(customise(html, assets), encoding="utf-8")
     return target, slides
 
 
@@ -216,12 +229,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--with-solutions", action="store_true", help="keep the cells tagged 'solution'"
     )
-    parser.add_argument(
-        "--assets",
-        metavar="DIR",
-        help="load reveal.js, require.js and jQuery from DIR, a folder relative to the decks "
-        f"holding {', '.join(LOCAL_ASSETS.values())} (default: from CDNs)",
-    )
     args = parser.parse_args(argv)
 
     paths = args.notebooks or sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -231,14 +238,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not paths:
         parser.error("no notebooks found in notebooks/")
     try:
-        exporter = make_exporter(args.assets)
-    except ValueError as exc:
-        parser.error(str(exc))
+        assets = reveal_assets()
+    except FileNotFoundError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    exporter = make_exporter()
 
     args.out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     for path in paths:
-        target, slides = build_deck(path, args.out, exporter, args.with_solutions)
+        target, slides = build_deck(path, args.out, exporter, args.with_solutions, assets)
         size = target.stat().st_size / 1024
         print(f"{path.name}: {slides} slides -> {_shown(target)} ({size:,.0f} KiB)")
     print(f"{len(paths)} decks in {time.perf_counter() - start:.1f} s")
