@@ -30,13 +30,14 @@ _bce = keras.losses.BinaryCrossentropy(from_logits=True)
 # ---------------------------------------------------------------------------
 
 
-def _batch_loop(model, x, y, batch_size, training):
+def _batch_loop(model, x, y, batch_size, training, tracking=False):
     loss_sum, n_correct = 0.0, 0
-    for i in range(0, len(x), batch_size):
-        xb, yb = x[i : i + batch_size], y[i : i + batch_size]
-        logits = to_numpy(model(xb, training=training))
-        loss_sum += float(to_numpy(_bce(yb, logits))) * len(xb)
-        n_correct += int(((logits > 0) == (yb > 0.5)).sum())
+    with torch.set_grad_enabled(tracking):
+        for i in range(0, len(x), batch_size):
+            xb, yb = x[i : i + batch_size], y[i : i + batch_size]
+            logits = to_numpy(model(xb, training=training))
+            loss_sum += float(to_numpy(_bce(yb, logits))) * len(xb)
+            n_correct += int(((logits > 0) == (yb > 0.5)).sum())
     return loss_sum / len(x), n_correct / len(x)
 
 
@@ -44,8 +45,9 @@ def validate_ok(model, x, y, batch_size=64):
     return _batch_loop(model, x, y, batch_size, training=False)
 
 
+@torch.inference_mode()
 def validate_default_call_ok(model, x, y, batch_size=64):
-    """No training= at all: Keras's default is inference, so this is correct too."""
+    """No training= at all (Keras's default is inference), inference_mode as a decorator."""
     total, correct = 0.0, 0.0
     for i in range(0, len(x), batch_size):
         xb, yb = x[i : i + batch_size], y[i : i + batch_size]
@@ -56,10 +58,32 @@ def validate_default_call_ok(model, x, y, batch_size=64):
     return total / len(x), correct / len(x)
 
 
+def validate_tracking_on(model, x, y, batch_size=64):
+    """Right except for one thing: every batch records an autograd graph (notebook 10's pitfall)."""
+    return _batch_loop(model, x, y, batch_size, training=False, tracking=True)
+
+
+def validate_tracking_on_then_detach(model, x, y, batch_size=64):
+    """Tracking on, the graph thrown away afterwards: it was still recorded."""
+    loss_sum, n_correct = 0.0, 0
+    for i in range(0, len(x), batch_size):
+        xb, yb = x[i : i + batch_size], y[i : i + batch_size]
+        logits = model(xb, training=False).detach().numpy()
+        loss_sum += float(to_numpy(_bce(yb, logits))) * len(xb)
+        n_correct += int(((logits > 0) == (yb > 0.5)).sum())
+    return loss_sum / len(x), n_correct / len(x)
+
+
+def validate_switches_tracking_off_for_good(model, x, y, batch_size=64):
+    torch.set_grad_enabled(False)
+    return _batch_loop(model, x, y, batch_size, training=False, tracking=False)
+
+
 def validate_training_true(model, x, y, batch_size=64):
     return _batch_loop(model, x, y, batch_size, training=True)
 
 
+@torch.no_grad()
 def validate_unweighted(model, x, y, batch_size=64):
     losses, accs = [], []
     for i in range(0, len(x), batch_size):
@@ -70,6 +94,7 @@ def validate_unweighted(model, x, y, batch_size=64):
     return float(np.mean(losses)), float(np.mean(accs))
 
 
+@torch.no_grad()
 def validate_whole_set(model, x, y, batch_size=64):
     logits = to_numpy(model(x, training=False))
     return float(to_numpy(_bce(y, logits))), float(((logits > 0) == (y > 0.5)).mean())
@@ -80,11 +105,13 @@ def validate_drops_last_batch(model, x, y, batch_size=64):
     return validate_ok(model, x[:n], y[:n], batch_size)
 
 
+@torch.no_grad()
 def validate_returns_tensors(model, x, y, batch_size=64):
     logits = model(x[:batch_size], training=False)
     return _bce(y[:batch_size], logits), keras.ops.mean(keras.ops.cast(logits > 0, "float32"))
 
 
+@torch.no_grad()
 def validate_probability_threshold(model, x, y, batch_size=64):
     """Treats logits as probabilities: the threshold 0.5 belongs to sigmoid(logits)."""
     loss_sum, n_correct = 0.0, 0
@@ -112,12 +139,16 @@ def test_exercise_1_accepts_correct_answers(solution, capsys):
         (validate_drops_last_batch, "every row must be in exactly one batch"),
         (validate_returns_tensors, "should be a Python float"),
         (validate_probability_threshold, "logit is > 0"),
+        (validate_tracking_on, "3 of 3 model calls ran with gradient tracking on"),
+        (validate_tracking_on_then_detach, "recorded an autograd graph"),
+        (validate_switches_tracking_off_for_good, "still off after keras_validate returned"),
     ],
 )
 def test_exercise_1_names_the_mistake(solution, named):
     result = nb09.check_exercise_1(solution)
     assert not result.passed
     assert named in result.message
+    assert torch.is_grad_enabled()  # the checker switches tracking back on whatever the answer did
 
 
 def test_exercise_1_reports_moving_statistics_when_dropout_alone_is_off():

@@ -2,7 +2,8 @@
 
 * :func:`check_exercise_1` -- ``keras_validate(model, x, y, batch_size)``: a
   Keras validation loop over mini-batches that runs every batch in inference
-  mode and returns the loss and accuracy of the whole set.
+  mode without recording an autograd graph, and returns the loss and accuracy
+  of the whole set.
 * :func:`check_exercise_2` -- ``torch_call(model, x, training=None)``: a
   Keras-style call for a PyTorch model, the mode given as an argument.
 
@@ -76,12 +77,14 @@ def _import_keras() -> ModuleType:
 
 def _hidden_keras_model(
     keras: ModuleType, x: np.ndarray, y: np.ndarray
-) -> tuple[object, list[int]]:
-    """A small Keras classifier with BatchNormalization and Dropout, and the batch sizes it sees.
+) -> tuple[object, list[int], list[bool]]:
+    """A small Keras classifier with BatchNormalization and Dropout, and what its calls saw.
 
     Every random part has its own seed, so building it leaves Keras's global
-    seed generator alone. A pass-through layer records the number of rows of
-    each concrete batch the model is called on. The output layer is rescaled
+    seed generator alone. A pass-through layer records, for each concrete batch
+    the model is called on, its number of rows and whether torch's gradient
+    tracking was on (on the PyTorch backend a Keras call records an autograd
+    graph unless it is off). The output layer is rescaled
     so that the inference logits on ``x`` have a spread of 2, split near the
     median at a wide gap between two logits (no logit close to 0, where
     rounding could flip a prediction), and better than chance on ``y``: both
@@ -90,11 +93,13 @@ def _hidden_keras_model(
     """
     layers, init = keras.layers, keras.initializers
     rows_seen: list[int] = []
+    grad_seen: list[bool] = []
 
     class _RowCounter(layers.Layer):
         def call(self, x):
             if isinstance(x.shape[0], int) and getattr(getattr(x, "device", None), "type", "") != "meta":
                 rows_seen.append(int(x.shape[0]))
+                grad_seen.append(torch.is_grad_enabled())
             return x
 
         def compute_output_shape(self, input_shape):
@@ -129,7 +134,8 @@ def _hidden_keras_model(
         [(kernel * scale).astype("float32"), ((bias - split) * scale).astype("float32")]
     )
     rows_seen.clear()
-    return model, rows_seen
+    grad_seen.clear()
+    return model, rows_seen, grad_seen
 
 
 def _bce_with_logits(z: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -143,7 +149,8 @@ def check_exercise_1(keras_validate: Callable) -> CheckResult:
 
     On a hidden Keras model with BatchNormalization and Dropout it must call
     the model batch by batch in inference mode (same result twice, moving
-    statistics untouched), and return the mean binary cross-entropy and the
+    statistics untouched) with gradient tracking off (``torch.no_grad()`` or
+    ``torch.inference_mode()``, switched back on afterwards), and return the mean binary cross-entropy and the
     accuracy (``logit > 0``) over *all* rows as two Python floats, whatever
     the size of the last batch.
     """
@@ -157,7 +164,7 @@ def check_exercise_1(keras_validate: Callable) -> CheckResult:
     with sandbox(_SEED):
         data = make_dataset("moons", n_samples=190, noise=0.25, seed=5)
         x, y = data.X_train.numpy(), data.y_train.numpy()  # 152 rows: batches of 64, 64, 24
-        model, rows_seen = _hidden_keras_model(keras, x, y)
+        model, rows_seen, grad_seen = _hidden_keras_model(keras, x, y)
         bn = model.get_layer("nb09_bn")
         logits = keras.ops.convert_to_numpy(model(x, training=False)).astype(np.float64)
         per_row = _bce_with_logits(logits, y).ravel()
@@ -191,6 +198,25 @@ def check_exercise_1(keras_validate: Callable) -> CheckResult:
                     "BatchNormalization's moving_mean/moving_variance changed: the validation "
                     "batches ran with training=True and updated them. Use training=False"
                 )
+
+        def no_graph():
+            grad_seen.clear()
+            run(64)
+            if any(grad_seen):
+                return (
+                    f"{sum(grad_seen)} of {len(grad_seen)} model calls ran with gradient tracking "
+                    "on: on the PyTorch backend each of them recorded an autograd graph (and kept "
+                    "its activations alive) that validation never uses. Validation needs no "
+                    "gradients: switch tracking off for the loop (torch.no_grad() or "
+                    "torch.inference_mode())"
+                )
+            if not torch.is_grad_enabled():
+                return (
+                    "gradient tracking was still off after keras_validate returned, so the "
+                    "next training step would compute no gradients: switch it off only for "
+                    "the loop (a with-block), not for the whole program"
+                )
+            return None
 
         def batches():
             rows_seen.clear()
@@ -246,6 +272,7 @@ def check_exercise_1(keras_validate: Callable) -> CheckResult:
             ("returns (loss, accuracy) as two Python floats", returns_floats),
             ("same result when called twice", deterministic),
             ("BatchNormalization moving statistics unchanged", moving_stats_untouched),
+            ("no autograd graph recorded, tracking back on afterwards", no_graph),
             ("the model is called batch by batch", batches),
             ("mean loss over all rows", right_loss),
             ("accuracy over all rows", right_accuracy),
@@ -254,9 +281,10 @@ def check_exercise_1(keras_validate: Callable) -> CheckResult:
         return run_checks(
             "9.1",
             checks,
-            hint="for i in range(0, len(x), batch_size): take x[i:i + batch_size], call "
-            "model(xb, training=False), add up loss * len(xb) and the number of correct rows; "
-            "divide both sums by len(x) at the end and return float(...) of each.",
+            hint="inside torch.no_grad(), for i in range(0, len(x), batch_size): take "
+            "x[i:i + batch_size], call model(xb, training=False), add up loss * len(xb) and the "
+            "number of correct rows; divide both sums by len(x) at the end and return "
+            "float(...) of each.",
         )
 
 
