@@ -8,7 +8,13 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils.measure import GRAD_MODES, grad_context, saved_tensor_bytes, time_per_call
+from course_utils.measure import (
+    GRAD_MODES,
+    grad_context,
+    interleaved_times,
+    saved_tensor_bytes,
+    time_per_call,
+)
 
 
 @pytest.fixture
@@ -106,3 +112,86 @@ def test_time_per_call_measures_time():
 def test_time_per_call_validation(repeats, warmup):
     with pytest.raises(ValueError, match="repeats must be >= 1 and warmup >= 0"):
         time_per_call(lambda: None, repeats=repeats, warmup=warmup)
+
+
+def test_exclude_leaves_out_tensors_that_exist_anyway():
+    x = torch.randn(10, 3)
+    layer = nn.Linear(3, 5, bias=False)
+    # a Linear saves its input (for the weight gradient) and a reference to its weight
+    assert saved_tensor_bytes(lambda: layer(x.requires_grad_(False))) == 10 * 3 * 4
+    assert saved_tensor_bytes(lambda: layer(x), exclude=[x]) == 0
+    model = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 1))
+    everything = saved_tensor_bytes(lambda: model(x))
+    added = saved_tensor_bytes(lambda: model(x), exclude=[*model.parameters(), x])
+    assert added == 10 * 8 * 4  # the ReLU output, the one activation kept only for backward
+    assert 0 < added < everything
+    assert saved_tensor_bytes(lambda: model(x), exclude=x) == everything - 10 * 3 * 4  # one tensor is fine
+    assert saved_tensor_bytes(lambda: model(x), "no_grad", exclude=[x]) == 0
+
+
+def test_exclude_must_hold_tensors():
+    with pytest.raises(TypeError, match="exclude must be an iterable of tensors"):
+        saved_tensor_bytes(lambda: None, exclude=3)
+    with pytest.raises(TypeError, match="exclude must hold only tensors .*got a Linear"):
+        saved_tensor_bytes(lambda: None, exclude=[nn.Linear(2, 2)])
+
+
+def test_interleaved_times_alternates_and_rotates():
+    order = []
+    fns = {name: (lambda name=name: order.append(name)) for name in "abc"}
+    result = interleaved_times(fns, repeats=3, warmup=1)
+    assert set(result) == {"a", "b", "c"} and all(v >= 0 for v in result.values())
+    # 4 rounds, every variant once per round, the starting variant rotating
+    assert order == list("abc" "bca" "cab" "abc")
+
+
+def test_interleaved_times_medians_follow_the_work():
+    result = interleaved_times(
+        {"fast": lambda: None, "slow": lambda: time.sleep(0.005)}, repeats=5, warmup=0
+    )
+    assert result["slow"] >= 0.0045 > result["fast"]
+
+
+def test_interleaved_times_runs_under_each_variants_own_context(model_and_input):
+    model, x = model_and_input
+    seen = {}
+
+    def run(grad_mode):
+        with grad_context(grad_mode):
+            seen[grad_mode] = model(x).requires_grad
+
+    interleaved_times({g: (lambda g=g: run(g)) for g in GRAD_MODES}, repeats=1, warmup=0)
+    assert seen == {"grad": True, "no_grad": False, "inference_mode": False}
+
+
+@pytest.mark.parametrize("bad", [{}, [lambda: None], None])
+def test_interleaved_times_needs_a_dict_of_callables(bad):
+    with pytest.raises(TypeError, match="fns must be a non-empty dict mapping a name to a callable"):
+        interleaved_times(bad)
+
+
+def test_interleaved_times_rejects_a_non_callable():
+    with pytest.raises(TypeError, match="fns\\['b'\\] must be a callable taking no arguments, got int"):
+        interleaved_times({"a": lambda: None, "b": 3})
+
+
+@pytest.mark.parametrize(("repeats", "warmup"), [(0, 1), (3, -1), (2.5, 0), (True, 0)])
+def test_interleaved_times_validation(repeats, warmup):
+    with pytest.raises(ValueError, match="repeats must be >= 1 and warmup >= 0"):
+        interleaved_times({"a": lambda: None}, repeats=repeats, warmup=warmup)
+
+
+def test_interleaved_times_relative_to_gives_per_round_ratios():
+    result = interleaved_times(
+        {"base": lambda: time.sleep(0.002), "double": lambda: time.sleep(0.004)},
+        repeats=5,
+        warmup=1,
+        relative_to="base",
+    )
+    assert result["base"] == 1.0
+    assert 1.5 < result["double"] < 2.5
+
+
+def test_interleaved_times_relative_to_must_name_a_variant():
+    with pytest.raises(ValueError, match="relative_to must be one of the names in fns \\['a'\\]"):
+        interleaved_times({"a": lambda: None}, relative_to="b")
