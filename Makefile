@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 REVEAL_WHEEL := sphinx-revealjs==3.2.1
 PYTEST_ARGS ?=
 
-.PHONY: install lab test test-other-cpu test-ipywidgets7 unit lint regen slides html bench browser-deps clean
+.PHONY: install lab test test-other-cpu release test-ipywidgets7 unit lint regen slides html bench browser-deps clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -60,6 +60,10 @@ browser-deps: install
 # Re-execute notebooks in place (all, or NB=notebooks/01-....ipynb).
 regen: install
 	$(PY) tools/run_notebooks.py $(NB)
+
+# The student release: solutions replaced by scaffolds, no tests (build/release/).
+release: install
+	$(PY) tools/release.py
 
 slides: install
 	$(PY) tools/build_slides.py
