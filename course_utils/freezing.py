@@ -1,29 +1,47 @@
-"""Freeze part of a model for transfer learning, BatchNorm statistics included.
+"""Freeze part of a model for transfer learning: its weights *and* its mode.
 
-Setting ``requires_grad=False`` stops a layer's *weights* from changing, but a
-BatchNorm layer in train mode still overwrites its ``running_mean`` and
-``running_var`` on every forward pass: the "frozen" backbone drifts towards the
-new data. :func:`freeze` fixes both:
+Setting ``requires_grad=False`` stops a layer's *weights* from changing, but it
+does not touch the mode. The next ``model.train()`` puts the "frozen" part back
+in train mode: its BatchNorm layers overwrite ``running_mean`` and
+``running_var`` with every batch (the backbone drifts towards the new data),
+and its dropout layers (``Dropout2d`` in a CNN backbone, or any custom layer
+that reads ``self.training``) keep dropping features, so the head sees a
+different backbone on every pass. :func:`freeze` fixes both:
 
 * every parameter of the module gets ``requires_grad=False`` (and any stale
   ``.grad`` is dropped, so an optimizer step cannot move it);
-* with ``bn_eval=True`` (the default) every normalization layer that keeps
-  running statistics (``BatchNorm1d/2d/3d``, ``SyncBatchNorm``, ``InstanceNorm``)
-  is put in eval mode and **stays** there when ``model.train()`` is called later.
+* with ``keep_eval="all"`` (the default) the frozen part **as a whole** is put
+  in eval mode and **stays** there when ``model.train()`` is called later: every
+  layer inside it, whatever its type. This is PyTorch's version of Keras's
+  ``base_model(x, training=False)``, and it is what "a fixed feature extractor"
+  means: the same input always gives the same features.
+
+Two explicit opt-outs, for experiments:
+
+* ``keep_eval="norm"``: only the normalization layers with running statistics
+  (``BatchNorm1d/2d/3d``, ``SyncBatchNorm``, ``InstanceNorm`` with
+  ``track_running_stats=True``) stay in eval; the backbone's dropout and custom
+  layers follow ``model.train()``, so the backbone stays random in training.
+* ``keep_eval="none"``: weights only; every layer follows ``.train()``/``.eval()``
+  as usual (the classic pitfall, when you want to show or measure it).
 
 How the eval mode survives ``model.train()``: ``nn.Module.train(mode)`` sets
 ``self.training`` and then calls ``child.train(mode)`` on every child. Python
 looks a method up on the *instance* before the class, so :func:`freeze` gives
-each BatchNorm layer its own ``train`` attribute (an :class:`_EvalLock`) that
+each locked layer its own ``train`` attribute (an :class:`_EvalLock`) that
 always sets ``training=False``. Whatever ancestor is switched with ``.train()``
-(the frozen module, its parent, the whole model) or even the layer itself, the
-layer ends up in eval mode. Nothing else changes: the other layers, such as a
-new head and its dropout, follow ``model.train()``/``model.eval()`` as usual.
+(the frozen module, its parent, the whole model) or even a layer itself, the
+locked layers end up in eval mode. Nothing outside the frozen module changes:
+a new head and its dropout follow ``model.train()``/``model.eval()`` as usual.
+
+The lock is an object stored in the layer's ``__dict__`` that refers to the
+layer (not a closure over it), so ``copy.deepcopy`` gives the copy a lock of its
+own that switches the *copy* (the original is never touched), and pickling
+(``torch.save(model)``) keeps it. ``state_dict()`` holds no modes at all: save
+and load weights as usual, then call :func:`freeze` on the new model.
 
 :func:`unfreeze` undoes everything :func:`freeze` did inside a module. Both are
-idempotent. The lock lives in the instance's ``__dict__``, so it survives
-``copy.deepcopy`` and pickling; ``state_dict()`` is unaffected (save and load
-weights as usual, then call :func:`freeze` on the new model).
+idempotent.
 """
 
 from __future__ import annotations
@@ -34,12 +52,23 @@ from torch import nn
 
 from .modes import check_module
 
-__all__ = ["freeze", "unfreeze", "is_frozen", "frozen_norm_layers", "NORM_WITH_STATS"]
+__all__ = [
+    "freeze",
+    "unfreeze",
+    "is_frozen",
+    "frozen_eval_layers",
+    "frozen_norm_layers",
+    "KEEP_EVAL",
+    "NORM_WITH_STATS",
+]
 
 M = TypeVar("M", bound=nn.Module)
 
 #: Layers whose forward pass updates running statistics in train mode.
 NORM_WITH_STATS: tuple[type[nn.Module], ...] = (nn.modules.batchnorm._NormBase,)
+
+#: The choices of ``freeze(..., keep_eval=...)``: which layers of the frozen part stay in eval mode.
+KEEP_EVAL = ("all", "norm", "none")
 
 # Attribute names stored on modules (in their __dict__, not in the state_dict).
 _RECORD = "_course_freeze_record"  # on the module freeze() was called on
@@ -47,11 +76,13 @@ _LOCK = "train"  # the instance attribute that shadows nn.Module.train
 
 
 class _EvalLock:
-    """Stands in for a normalization layer's ``train`` method: always eval mode.
+    """Stands in for a locked layer's ``train`` method: always eval mode.
 
     ``layer.train(mode)`` accepts the same argument as ``nn.Module.train``
-    (and rejects a non-bool the same way), sets ``layer.training = False``
-    and returns the layer, so chained calls keep working.
+    (and rejects a non-bool the same way), sets ``layer.training = False``,
+    switches the children with ``child.train(False)`` and returns the layer,
+    so chained calls keep working. It holds the layer as an attribute, so
+    ``copy.deepcopy`` and pickling give a copy whose lock refers to the copy.
     """
 
     def __init__(self, layer: nn.Module):
@@ -61,7 +92,7 @@ class _EvalLock:
         if not isinstance(mode, bool):
             raise ValueError("training mode is expected to be boolean")
         self.layer.training = False
-        for child in self.layer.children():  # norm layers have none, but stay general
+        for child in self.layer.children():
             child.train(False)
         return self.layer
 
@@ -85,61 +116,97 @@ def _unlock(layer: nn.Module, training: bool) -> None:
     layer.training = training
 
 
+def _to_lock(module: nn.Module, keep_eval: str) -> list[str]:
+    if keep_eval == "all":
+        return [name for name, _ in module.named_modules()]
+    if keep_eval == "norm":
+        return [name for name, m in module.named_modules() if isinstance(m, NORM_WITH_STATS)]
+    return []
+
+
 def is_frozen(module: nn.Module) -> bool:
     """True if :func:`freeze` was called on ``module`` itself (and not undone)."""
     check_module(module, "module")
     return _RECORD in module.__dict__
 
 
-def frozen_norm_layers(module: nn.Module) -> list[str]:
-    """Names (relative to ``module``) of the normalization layers locked in eval mode."""
+def frozen_eval_layers(module: nn.Module) -> list[str]:
+    """Names (relative to ``module``) of all layers locked in eval mode by :func:`freeze`.
+
+    ``"(module)"`` stands for ``module`` itself.
+    """
     check_module(module, "module")
     return [name or "(module)" for name, m in module.named_modules() if _is_locked(m)]
 
 
-def freeze(module: M, bn_eval: bool = True) -> M:
-    """Freeze ``module``'s weights and, by default, its BatchNorm statistics.
+def frozen_norm_layers(module: nn.Module) -> list[str]:
+    """Names (relative to ``module``) of the normalization layers locked in eval mode."""
+    check_module(module, "module")
+    return [
+        name or "(module)"
+        for name, m in module.named_modules()
+        if _is_locked(m) and isinstance(m, NORM_WITH_STATS)
+    ]
+
+
+def freeze(module: M, keep_eval: str = "all") -> M:
+    """Freeze ``module``'s weights and keep it in eval mode through any later ``.train()``.
 
     Args:
         module: the part to freeze, e.g. ``model.features``; may be a submodule of
             a bigger model or the whole model.
-        bn_eval: ``True`` (default) keeps every BatchNorm/InstanceNorm layer inside
-            ``module`` in eval mode, even after a later ``model.train()``, so its
-            running statistics stay as they are. ``False`` only freezes the weights:
-            the statistics still move in train mode (the classic pitfall).
+        keep_eval: which layers inside ``module`` stay in eval mode, even after a
+            later ``model.train()``:
+
+            * ``"all"`` (default): all of them, so the frozen part computes the
+              same features for the same input (BatchNorm uses and keeps its
+              running statistics, dropout is off, custom layers see
+              ``training=False``);
+            * ``"norm"``: only BatchNorm/InstanceNorm layers with running
+              statistics; dropout inside ``module`` still follows ``.train()``;
+            * ``"none"``: no layer; only the weights are frozen (the pitfall).
 
     Returns:
         ``module`` itself, so ``freeze(model.features)`` can be used in an expression.
 
     Raises:
-        TypeError: if ``module`` is not an ``nn.Module`` or ``bn_eval`` is not a bool.
+        TypeError: if ``module`` is not an ``nn.Module`` or ``keep_eval`` is not a string.
+        ValueError: if ``keep_eval`` is not one of ``"all"``, ``"norm"``, ``"none"``.
 
-    Calling it again is harmless (idempotent); calling it again with a different
-    ``bn_eval`` switches the BatchNorm behaviour. :func:`unfreeze` undoes it.
+    Calling it again is harmless (idempotent); calling it again with another
+    ``keep_eval`` switches to that behaviour. :func:`unfreeze` undoes it.
     Parameters or layers added to ``module`` after the call are not frozen.
     """
     check_module(module, "module")
-    if not isinstance(bn_eval, bool):
-        raise TypeError(f"bn_eval must be True or False, got {bn_eval!r}")
+    if not isinstance(keep_eval, str):
+        raise TypeError(
+            f"keep_eval must be one of {', '.join(map(repr, KEEP_EVAL))} (a string), "
+            f"got {type(keep_eval).__name__} {keep_eval!r}"
+        )
+    if keep_eval not in KEEP_EVAL:
+        raise ValueError(
+            f"keep_eval must be one of {', '.join(map(repr, KEEP_EVAL))}, got {keep_eval!r}: "
+            "'all' keeps the whole frozen part in eval mode, 'norm' only its BatchNorm layers, "
+            "'none' none of them"
+        )
     record = module.__dict__.get(_RECORD)
     if record is None:
         record = {
             "requires_grad": {n: p.requires_grad for n, p in module.named_parameters()},
             "locked": [],
+            "training": {n: m.training for n, m in module.named_modules()},
         }
         object.__setattr__(module, _RECORD, record)
     for p in module.parameters():
         p.requires_grad_(False)
         p.grad = None  # a stale gradient would still move it on optimizer.step()
-    if bn_eval:
-        for name, layer in module.named_modules():
-            if isinstance(layer, NORM_WITH_STATS) and not _is_locked(layer):
-                _lock(layer)
-                record["locked"].append(name)
-    else:
-        for name in record["locked"]:
-            _unlock(module.get_submodule(name), module.training)
-        record["locked"] = []
+    wanted = _to_lock(module, keep_eval)
+    for name in record["locked"]:
+        if name not in wanted:  # switching to a weaker keep_eval: back to the mode before freezing
+            _unlock(module.get_submodule(name), record["training"].get(name, True))
+    for name in wanted:
+        _lock(module.get_submodule(name))
+    record["locked"] = wanted
     return module
 
 
@@ -147,15 +214,17 @@ def unfreeze(module: M) -> M:
     """Undo :func:`freeze` on ``module`` and on every frozen submodule inside it.
 
     Parameters get back the ``requires_grad`` they had before freezing, and the
-    locked BatchNorm layers follow ``.train()``/``.eval()`` again, starting in the
-    mode of the module that was frozen. A module that is not frozen is returned
-    unchanged, so calling this twice is harmless.
+    locked layers follow ``.train()``/``.eval()`` again. They start in the mode of
+    the module's parent (train mode after ``freeze(model.features); model.train()``),
+    or, for a module frozen on its own, in the mode they had before freezing. A
+    module that is not frozen is returned unchanged, so calling this twice is
+    harmless.
 
     Raises:
         TypeError: if ``module`` is not an ``nn.Module``.
     """
     check_module(module, "module")
-    for owner in module.modules():  # outer modules first, so inner records win
+    for owner in list(module.modules()):  # outer modules first, so inner records win
         record = owner.__dict__.pop(_RECORD, None)
         if record is None:
             continue
@@ -163,6 +232,18 @@ def unfreeze(module: M) -> M:
         for name, flag in record["requires_grad"].items():
             if name in params:
                 params[name].requires_grad_(flag)
+        parent = _parent_training(module, owner)
         for name in record["locked"]:
-            _unlock(owner.get_submodule(name), owner.training)
+            before = record["training"].get(name, True)
+            _unlock(owner.get_submodule(name), before if parent is None else parent)
     return module
+
+
+def _parent_training(root: nn.Module, owner: nn.Module) -> bool | None:
+    """The mode of ``owner``'s parent inside ``root``, or None if ``owner`` is ``root``."""
+    if owner is root:
+        return None
+    for parent in root.modules():
+        if any(child is owner for child in parent.children()):
+            return parent.training
+    return None

@@ -10,20 +10,39 @@ from course_utils.exercises import nb08
 from course_utils.freezing import freeze
 
 # ---------------------------------------------------------------------------
-# Exercise 1: keep_backbone_bn_eval
+# Exercise 1: keep_backbone_eval
 # ---------------------------------------------------------------------------
 
 
-def keep_backbone_bn_eval(model):
+def keep_backbone_eval(model):
+    model.train()
+    model.features.eval()
+
+
+def keep_with_library(model):
+    freeze(model.features)
+    model.train()
+
+
+def bn_only(model):
+    """The old recipe: only the backbone's BatchNorm in eval, its dropout still drops."""
     model.train()
     for m in model.features.modules():
         if isinstance(m, nn.BatchNorm2d):
             m.eval()
 
 
-def keep_with_library(model):
-    freeze(model.features)
+def bn_and_dropout_only(model):
+    """Misses the custom layer that reads self.training."""
     model.train()
+    for m in model.features.modules():
+        if isinstance(m, (nn.BatchNorm2d, nn.Dropout2d)):
+            m.eval()
+
+
+def wrong_order(model):
+    model.features.eval()
+    model.train()  # undoes the line above
 
 
 def whole_model_eval(model):
@@ -36,6 +55,7 @@ def plain_train(model):
 
 def every_bn_eval(model):
     model.train()
+    model.features.eval()
     for m in model.modules():
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
             m.eval()
@@ -46,12 +66,12 @@ def backbone_eval_without_train(model):
 
 
 def unfreezes_weights(model):
-    keep_backbone_bn_eval(model)
+    keep_backbone_eval(model)
     model.features.requires_grad_(True)
 
 
-@pytest.mark.parametrize("solution", [keep_backbone_bn_eval, keep_with_library])
-def test_keep_backbone_bn_eval_correct_passes(solution, capsys):
+@pytest.mark.parametrize("solution", [keep_backbone_eval, keep_with_library])
+def test_keep_backbone_eval_correct_passes(solution, capsys):
     assert nb08.check_exercise_1(solution).passed
     assert "✅ Exercise 1" in capsys.readouterr().out
 
@@ -59,15 +79,18 @@ def test_keep_backbone_bn_eval_correct_passes(solution, capsys):
 @pytest.mark.parametrize(
     ("wrong", "says"),
     [
+        (bn_only, "features.4 (Dropout2d), features.7 (_Jitter) are in train mode"),
+        (bn_and_dropout_only, "features.7 (_Jitter) is in train mode"),
+        (wrong_order, "backbone's BatchNorm layers features.1, features.6 are in train mode"),
         (whole_model_eval, "dropout is off while the new head trains"),
-        (plain_train, "backbone's BatchNorm layers features.1, features.5 are in train mode"),
+        (plain_train, "backbone's BatchNorm layers features.1, features.6 are in train mode"),
         (every_bn_eval, "the head is new"),
         (backbone_eval_without_train, "a model in eval mode: the head's"),
         (unfreezes_weights, "require grad again"),
-        ("keep_backbone_bn_eval", "expected a function"),
+        ("keep_backbone_eval", "expected a function"),
     ],
 )
-def test_keep_backbone_bn_eval_mistakes_fail_with_a_reason(wrong, says, capsys):
+def test_keep_backbone_eval_mistakes_fail_with_a_reason(wrong, says, capsys):
     result = nb08.check_exercise_1(wrong)
     out = capsys.readouterr().out
     assert not result.passed
@@ -76,101 +99,158 @@ def test_keep_backbone_bn_eval_mistakes_fail_with_a_reason(wrong, says, capsys):
 
 
 # ---------------------------------------------------------------------------
-# Exercise 2: freeze_backbone
+# Exercise 2: TransferModel
 # ---------------------------------------------------------------------------
 
 
-def freeze_backbone(model):
-    backbone = model.features
-    for p in backbone.parameters():
-        p.requires_grad_(False)
+class TransferModel(nn.Module):
+    def __init__(self, features, head):
+        super().__init__()
+        self.features, self.head = features, head
+        self.features.requires_grad_(False)
 
-    def train(mode=True):
-        nn.Sequential.train(backbone, mode)
-        for m in backbone.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.eval()
-        return backbone
-
-    backbone.train = train
-    backbone.train(backbone.training)
-    return model
-
-
-def freeze_backbone_library(model):
-    freeze(model.features)
-
-
-def weights_only(model):
-    for p in model.features.parameters():
-        p.requires_grad_(False)
-
-
-def eval_once(model):
-    weights_only(model)
-    model.features.eval()
-
-
-def eval_only(model):
-    model.features.eval()
-
-    def train(mode=True):
-        nn.Sequential.train(model.features, mode)
-        for m in model.features.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.eval()
-        return model.features
-
-    model.features.train = train
-
-
-def freeze_everything(model):
-    freeze(model)
-
-
-def patch_the_class(model):
-    weights_only(model)
-    original = nn.BatchNorm2d.train
+    def forward(self, x):
+        return self.head(self.features(x))
 
     def train(self, mode=True):
-        return original(self, False)
+        super().train(mode)
+        self.features.eval()
+        return self
 
-    nn.BatchNorm2d.train = train
+
+class LibraryTransferModel(TransferModel):
+    def __init__(self, features, head):
+        super().__init__(features, head)
+        freeze(self.features)
+
+    def train(self, mode=True):
+        return nn.Module.train(self, mode)
 
 
-def patch_the_parent(model):
-    """Overrides the whole model's train: works for model.train(), not for model.features.train()."""
-    weights_only(model)
-    cls_train = type(model).train
+class ClosureTransferModel(nn.Module):
+    """The old hint: a closure stored on the backbone instance."""
 
-    def train(mode=True):
-        cls_train(model, mode)
-        for m in model.features.modules():
+    def __init__(self, features, head):
+        super().__init__()
+        self.features, self.head = features, head
+        features.requires_grad_(False)
+
+        def train(mode=True):
+            nn.Sequential.train(features, False)
+            return features
+
+        features.train = train
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+class ModelClosureTransferModel(nn.Module):
+    """A closure over self stored on the instance: a deepcopy calls it on the ORIGINAL."""
+
+    def __init__(self, features, head):
+        super().__init__()
+        self.features, self.head = features, head
+        features.requires_grad_(False)
+
+        def train(mode=True):
+            nn.Module.train(self, mode)
+            self.features.eval()
+            return self
+
+        self.train = train
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+class NoOverride(TransferModel):
+    def __init__(self, features, head):
+        super().__init__(features, head)
+        self.features.eval()
+
+    def train(self, mode=True):
+        return nn.Module.train(self, mode)
+
+
+class BnOnlyOverride(TransferModel):
+    def train(self, mode=True):
+        nn.Module.train(self, mode)
+        for m in self.features.modules():
             if isinstance(m, nn.BatchNorm2d):
                 m.eval()
-        return model
-
-    model.train = train
+        return self
 
 
-@pytest.mark.parametrize("solution", [freeze_backbone, freeze_backbone_library])
-def test_freeze_backbone_correct_passes(solution, capsys):
-    assert nb08.check_exercise_2(solution).passed
-    assert "✅ Exercise 2" in capsys.readouterr().out
+class ForgetsReturn(TransferModel):
+    def train(self, mode=True):
+        super().train(mode)
+
+
+class IgnoresMode(TransferModel):
+    def train(self, mode=True):
+        nn.Module.train(self, True)
+        self.features.eval()
+        return self
+
+
+class AlwaysEval(TransferModel):
+    def train(self, mode=True):
+        return nn.Module.train(self, False)
+
+
+class NoRequiresGrad(TransferModel):
+    def __init__(self, features, head):
+        nn.Module.__init__(self)
+        self.features, self.head = features, head
+
+
+class FreezesEverything(TransferModel):
+    def __init__(self, features, head):
+        super().__init__(features, head)
+        self.head.requires_grad_(False)
+
+
+class Wrapped(TransferModel):
+    def __init__(self, features, head):
+        super().__init__(nn.Sequential(features), head)
+
+
+class PatchesTheClass(TransferModel):
+    def __init__(self, features, head):
+        super().__init__(features, head)
+        original = nn.BatchNorm2d.train
+
+        def train(self, mode=True):
+            return original(self, False)
+
+        nn.BatchNorm2d.train = train
+
+
+def test_transfer_model_correct_passes(capsys):
+    for solution in (TransferModel, LibraryTransferModel):
+        assert nb08.check_exercise_2(solution).passed
+        assert "✅ Exercise 2" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
     ("wrong", "says"),
     [
-        (weights_only, "Calling .eval() once is not enough"),
-        (eval_once, "override the backbone's train method"),
-        (eval_only, "still require grad"),
-        (freeze_everything, "the head's parameters were frozen too"),
-        (patch_the_parent, "after model.features.train()"),
-        (42, "expected a function"),
+        (ModelClosureTransferModel, "switched the ORIGINAL model's layers to train mode"),
+        (ClosureTransferModel, "Can't pickle local object"),
+        (NoOverride, "Calling .eval() once in the constructor is not enough"),
+        (BnOnlyOverride, "features.4 (Dropout2d), features.7 (_Jitter) are in train mode"),
+        (ForgetsReturn, "model.train() returned NoneType, not the model"),
+        (IgnoresMode, "your train() must pass its mode argument on"),
+        (AlwaysEval, "the head's Dropout (head.4) is in eval mode"),
+        (NoRequiresGrad, "some backbone parameters still require grad"),
+        (FreezesEverything, "the head's parameters were frozen too"),
+        (Wrapped, "must keep the two parts as self.features and self.head"),
+        (TransferModel(nn.Sequential(), nn.Sequential()), "pass the class TransferModel itself"),
+        (42, "expected a class derived from nn.Module"),
     ],
 )
-def test_freeze_backbone_mistakes_fail_with_a_reason(wrong, says, capsys):
+def test_transfer_model_mistakes_fail_with_a_reason(wrong, says, capsys):
     result = nb08.check_exercise_2(wrong)
     out = capsys.readouterr().out
     assert not result.passed
@@ -181,7 +261,7 @@ def test_freeze_backbone_mistakes_fail_with_a_reason(wrong, says, capsys):
 def test_patching_the_batchnorm_class_is_caught(capsys):
     had_its_own = "train" in vars(nn.BatchNorm2d)
     try:
-        result = nb08.check_exercise_2(patch_the_class)
+        result = nb08.check_exercise_2(PatchesTheClass)
     finally:
         # Undo the patch exactly: BatchNorm2d normally inherits train() from nn.Module,
         # and leaving an own attribute behind would leak into other tests.
@@ -190,13 +270,13 @@ def test_patching_the_batchnorm_class_is_caught(capsys):
         if "train" in vars(nn.BatchNorm2d):
             del nn.BatchNorm2d.train
     assert not result.passed
-    assert "changed the BatchNorm class itself" in result.message
+    assert "you changed a torch class" in result.message
 
 
 def test_checkers_do_not_move_the_callers_random_stream():
     torch.manual_seed(0)
     expected = torch.rand(3)
     torch.manual_seed(0)
-    nb08.check_exercise_1(keep_backbone_bn_eval)
-    nb08.check_exercise_2(freeze_backbone)
+    nb08.check_exercise_1(keep_backbone_eval)
+    nb08.check_exercise_2(TransferModel)
     assert torch.equal(torch.rand(3), expected)

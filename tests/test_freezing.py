@@ -1,15 +1,22 @@
-"""course_utils.freezing: frozen weights AND frozen BatchNorm statistics."""
+"""course_utils.freezing: frozen weights AND a frozen part that stays in eval mode as a whole."""
 
 from __future__ import annotations
 
 import copy
 import io
+import pickle
 
 import pytest
 import torch
 from torch import nn
 
-from course_utils.freezing import freeze, frozen_norm_layers, is_frozen, unfreeze
+from course_utils.freezing import (
+    freeze,
+    frozen_eval_layers,
+    frozen_norm_layers,
+    is_frozen,
+    unfreeze,
+)
 from course_utils.models import SmallCNN
 from course_utils.modes import mode_report
 
@@ -56,7 +63,7 @@ def test_bn_stays_in_eval_after_model_train():
     freeze(model.features)
     model.train()
     assert all(not bn.training for bn in bn_layers(model.features))
-    assert model.training and model.features.training and model.head.training
+    assert model.training and not model.features.training and model.head.training
     model.features.train()  # calling train on the frozen module itself
     model.features[1].train()  # ... or on the layer itself
     assert all(not bn.training for bn in bn_layers(model.features))
@@ -117,10 +124,107 @@ def test_mode_report_shows_mixed_modes():
     report = mode_report(model)
     assert report.mixed
     assert report["features.1"].mode == "eval"
+    assert report["features.4"].mode == "eval", "the backbone's Dropout2d is part of the frozen backbone"
     assert report["features.6"].mode == "eval"
     assert report["head.3"].mode == "train"
     model.eval()
     assert not mode_report(model).mixed
+
+
+def test_the_whole_frozen_part_stays_in_eval_and_computes_the_same_features():
+    model = make_model()
+    freeze(model.features)
+    model.train()
+    assert not any(m.training for m in model.features.modules())
+    assert all(m.training for m in model.head.modules())
+    x = batch()[0]
+    with torch.no_grad():
+        assert torch.equal(model.features(x), model.features(x)), "a frozen backbone is deterministic"
+        assert torch.equal(model.features(x), model.eval().features(x))
+    assert frozen_eval_layers(model) == [f"features{n and '.' + n}" for n, _ in model.features.named_modules()]
+
+
+class Noise(nn.Module):
+    """A custom layer that reads self.training."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + torch.randn_like(x) if self.training else x
+
+
+def test_custom_layers_that_read_self_training_stay_in_eval():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Sequential(nn.Linear(3, 4), Noise()), nn.Linear(4, 2), nn.Dropout(0.5))
+    freeze(model[0])
+    model.train()
+    x = torch.rand(5, 3)
+    assert not model[0][1].training and model[2].training
+    with torch.no_grad():
+        assert torch.equal(model[0](x), model[0](x))
+
+
+def test_keep_eval_norm_leaves_the_backbone_dropout_active():
+    model = make_model()
+    freeze(model.features, keep_eval="norm")
+    model.train()
+    assert all(not bn.training for bn in bn_layers(model.features))
+    assert model.features[4].training, "with keep_eval='norm' the backbone's Dropout2d follows model.train()"
+    assert frozen_eval_layers(model) == ["features.1", "features.6"]
+    x = batch()[0]
+    with torch.no_grad():
+        assert not torch.equal(model.features(x), model.features(x))
+
+
+def test_deepcopy_gets_its_own_lock_and_never_touches_the_original():
+    model = make_model()
+    freeze(model.features)
+    model.eval()
+    clone = copy.deepcopy(model)
+    clone.train()
+    assert not any(m.training for m in clone.features.modules())
+    assert all(m.training for m in clone.head.modules())
+    assert not any(m.training for m in model.modules()), "clone.train() must not switch the original"
+    model.train()
+    clone.eval()
+    assert model.head[3].training and not any(m.training for m in model.features.modules())
+    assert clone.features[1].train is not model.features[1].train
+    assert clone.features[1].train.layer is clone.features[1]
+
+
+def test_pickle_round_trip_keeps_the_frozen_part_in_eval():
+    model = make_model()
+    freeze(model.features)
+    for round_trip in (
+        lambda m: pickle.loads(pickle.dumps(m)),
+        lambda m: _torch_round_trip(m),
+    ):
+        loaded = round_trip(model)
+        loaded.train()
+        assert not any(m.training for m in loaded.features.modules())
+        assert loaded.head[3].training
+        assert not any(p.requires_grad for p in loaded.features.parameters())
+        x = batch()[0]
+        with torch.no_grad():
+            assert torch.equal(loaded.features(x), loaded.features(x))
+        unfreeze(loaded.features)
+        loaded.train()
+        assert all(m.training for m in loaded.modules())
+
+
+def _torch_round_trip(model: nn.Module) -> nn.Module:
+    buffer = io.BytesIO()
+    torch.save(model, buffer)
+    buffer.seek(0)
+    return torch.load(buffer, weights_only=False)
+
+
+def test_the_mode_is_not_part_of_the_state_dict():
+    model = make_model()
+    freeze(model.features)
+    model.eval()
+    fresh = make_model()
+    fresh.load_state_dict(model.state_dict())
+    assert fresh.training and all(m.training for m in fresh.modules()), "a fresh model starts in train mode"
+    assert set(model.state_dict()) == set(fresh.state_dict())
 
 
 def test_unfreeze_restores_normal_behaviour():
@@ -180,8 +284,10 @@ def test_bad_input_raises_type_error():
         freeze(make_model().state_dict())
     with pytest.raises(TypeError, match="nn.Module"):
         unfreeze("features")
-    with pytest.raises(TypeError, match="bn_eval"):
-        freeze(make_model(), bn_eval="yes")
+    with pytest.raises(TypeError, match="keep_eval"):
+        freeze(make_model(), keep_eval=True)
+    with pytest.raises(ValueError, match="'all', 'norm', 'none'"):
+        freeze(make_model(), keep_eval="bn")
 
 
 def test_locked_train_still_rejects_non_bool_like_pytorch():
@@ -191,32 +297,40 @@ def test_locked_train_still_rejects_non_bool_like_pytorch():
         model.features[1].train("eval")
 
 
-def test_bn_eval_false_only_freezes_weights_so_stats_move():
+def test_keep_eval_none_only_freezes_weights_so_stats_move():
     model = make_model()
-    freeze(model.features, bn_eval=False)
+    freeze(model.features, keep_eval="none")
     feat, st = params(model.features), stats(model)
     train_steps(model)
     assert same(feat, params(model.features))
-    assert not same(st, stats(model)), "with bn_eval=False the running stats should drift"
-    assert frozen_norm_layers(model) == []
+    assert not same(st, stats(model)), "with keep_eval='none' the running stats should drift"
+    assert frozen_eval_layers(model) == []
 
 
-def test_switching_bn_eval_on_a_frozen_module():
+def test_switching_keep_eval_on_a_frozen_module():
     model = make_model()
-    freeze(model.features, bn_eval=False)
-    freeze(model.features, bn_eval=True)
+    freeze(model.features, keep_eval="none")
+    freeze(model.features, keep_eval="all")
     assert frozen_norm_layers(model.features) == ["1", "6"]
+    assert "4" in frozen_eval_layers(model.features)
+    freeze(model.features, keep_eval="norm")
+    assert frozen_eval_layers(model.features) == ["1", "6"]
     model.train()
-    freeze(model.features, bn_eval=False)
-    assert frozen_norm_layers(model) == [] and all(bn.training for bn in bn_layers(model))
+    assert model.features.training and model.features[4].training
+    freeze(model.features, keep_eval="none")
+    model.train()
+    assert frozen_eval_layers(model) == [] and all(m.training for m in model.modules())
 
 
 def test_works_on_the_whole_model_and_on_a_single_layer():
     model = make_model()
     freeze(model)
     model.train()
+    assert not any(m.training for m in model.modules())
+    freeze(model, keep_eval="norm")
+    model.train()
     assert all(not bn.training for bn in bn_layers(model))
-    assert model.head[3].training  # dropout is not a norm layer: it follows the mode
+    assert model.head[3].training  # with "norm", dropout is not locked: it follows the mode
     bn = nn.BatchNorm1d(3)
     freeze(bn)
     bn.train()
