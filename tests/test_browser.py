@@ -379,3 +379,118 @@ def _drive(page, lab: Lab) -> None:
     _wait_for_change(image.screenshot, pixels_eval, "the figure's pixels")
     page.screenshot(path=ARTIFACTS / "browser-after-slider.png")
     widget.screenshot(path=ARTIFACTS / "mode-explorer-widget.png")
+
+
+# ---------------------------------------------------------------------------
+# Live slides (RISE): the notebook presented as reveal.js slides, code running
+# ---------------------------------------------------------------------------
+
+SLIDES_NOTEBOOK = "rise_check.ipynb"
+SLIDE_CELLS = [
+    ("markdown", "# Train or eval?\n\nA two-slide check of live slides.", "slide"),
+    ("markdown", "## Dropout after `eval()`", "slide"),
+    ("code", "import torch\n\nlayer = torch.nn.Dropout(p=0.5)\nlayer.eval()\n"
+             "print('mode:', 'train' if layer.training else 'eval')", "fragment"),
+    ("code", "# the solution of an exercise: never on a slide\nprint('SOLUTION')", "skip"),
+]
+
+
+def _present_index(page) -> str:
+    return page.evaluate(
+        "() => { const s = document.querySelector('.reveal .slides > section.present');"
+        " return s ? Array.from(s.parentNode.children).indexOf(s) + ':' + s.innerText.slice(0, 60) : '' }"
+    )
+
+
+def test_rise_presents_a_notebook_as_live_slides(sync_playwright, lab: Lab):
+    """RISE opens the notebook as slides; arrow keys step; Shift+Enter runs a cell on its slide."""
+    nb = nbformat.v4.new_notebook()
+    for kind, source, slide in SLIDE_CELLS:
+        make = nbformat.v4.new_markdown_cell if kind == "markdown" else nbformat.v4.new_code_cell
+        nb.cells.append(make(source, metadata={"slideshow": {"slide_type": slide}}))
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, lab.root / SLIDES_NOTEBOOK)
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS, timeout=30_000
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 720})
+            page.set_default_timeout(WIDGET_RENDER_S * 1000)
+            try:
+                page.goto(f"{lab.base}/rise/{SLIDES_NOTEBOOK}?token={lab.token}",
+                          wait_until="domcontentloaded")
+                page.wait_for_selector(".reveal.ready")
+                lab.wait_for_connected_kernel()
+                first = _present_index(page)
+                assert first.startswith("0:") and "Train or eval?" in first, first
+                assert "SOLUTION" not in page.locator(".reveal .slides").inner_text()
+                page.screenshot(path=ARTIFACTS / "rise-title.png")
+
+                page.locator(".reveal .slides > section.present .jp-Cell").first.click()
+                page.keyboard.press("ArrowRight")  # -> the "## Dropout" slide
+                second = _wait_for_change(lambda: _present_index(page), first, "the slide")
+                assert second.startswith("1:") and "Dropout after" in second, second
+
+                # The live cell is a fragment: Space (reveal.js's "next") shows it. Then run
+                # it: Shift+Enter runs the cell and moves on, as in JupyterLab.
+                cell = page.locator(".reveal .slides > section.present .jp-CodeCell").first
+                page.keyboard.press("Space")
+                cell.wait_for(state="visible")
+                cell.locator(".jp-InputArea").click()
+                page.keyboard.press("Escape")  # command mode: Shift+Enter runs, not types
+                page.keyboard.press("Shift+Enter")
+                page.wait_for_function(
+                    "() => document.querySelector('.reveal .slides').innerText.includes('mode: eval')",
+                    timeout=UPDATE_S * 1000,
+                )
+                page.screenshot(path=ARTIFACTS / "rise-live-cell.png")
+            except BaseException:
+                page.screenshot(path=ARTIFACTS / "rise-failure.png")
+                (ARTIFACTS / "rise-failure-jupyterlab.log").write_text(lab.log(last=10**6))
+                raise
+        finally:
+            browser.close()
+
+
+def test_static_slide_deck_presents_without_internet(sync_playwright, tmp_path):
+    """`make slides` decks: reveal.js starts and arrow keys step, with every web request refused."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("build_slides", ROOT / "tools" / "build_slides.py")
+    build_slides = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build_slides)
+    target, slides = build_slides.build_deck(
+        ROOT / "notebooks" / "04-the-training-loop.ipynb", tmp_path, build_slides.make_exporter()
+    )
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS, timeout=30_000
+        )
+        try:
+            context = browser.new_context(viewport={"width": 1280, "height": 720}, offline=True)
+            requested: list[str] = []
+            context.route(
+                "**/*",
+                lambda route: (requested.append(route.request.url), route.abort())
+                if not route.request.url.startswith(("file:", "data:")) else route.continue_(),
+            )
+            page = context.new_page()
+            page.goto(target.as_uri(), wait_until="load")
+            page.wait_for_selector(".reveal.ready", timeout=15_000)
+            counter = page.locator(".slide-number")
+
+            def number() -> str:
+                return counter.inner_text().replace(" ", "")
+
+            assert number() == f"1/{slides}", number()
+            page.keyboard.press("ArrowRight")
+            _wait_for_change(number, f"1/{slides}", "the slide number")
+            assert number() == f"2/{slides}", number()
+            page.wait_for_timeout(1000)  # let the slide transition finish before the picture
+            page.screenshot(path=ARTIFACTS / "static-deck-offline.png")
+            assert not requested, f"the deck asked the network for {requested[:5]}"
+        finally:
+            browser.close()

@@ -67,6 +67,7 @@ SLIDE_CSS = """
 <style type="text/css" id="course-slide-style">
 /* Course slides: readable when projected (tools/build_slides.py). */
 .reveal .jp-RenderedMarkdown { font-size: 26px; line-height: 1.35; }
+.reveal h1, .reveal h2, .reveal h3 { text-transform: none; }
 .reveal .jp-RenderedMarkdown h1 { font-size: 1.9em; }
 .reveal .jp-RenderedMarkdown h2 { font-size: 1.5em; }
 .reveal .jp-RenderedMarkdown h3 { font-size: 1.2em; }
