@@ -43,9 +43,9 @@ MISTAKES: dict[str, str] = {
     "forgot-train": "Forgetting train() after validation",
     "no-grad-not-eval": "Taking no_grad() for eval mode",
     "tracking-in-validation": "Validating with gradient tracking on",
-    "batch-of-one": "BatchNorm on a batch of one",
+    "batch-of-one": "BatchNorm1d on a batch of one",
     "functional-dropout": "F.dropout without training=self.training",
-    "frozen-bn-drift": "A frozen backbone whose BatchNorm is in train mode",
+    "frozen-bn-drift": "A frozen backbone left in train mode",
     "inference-tensors": "Inference tensors fed to autograd later",
     "softmax-before-ce": "Softmax before CrossEntropyLoss",
     "sigmoid-before-bce": "Sigmoid before BCEWithLogitsLoss",
@@ -67,7 +67,7 @@ SNIPPETS: dict[str, tuple[frozenset[str], str]] = {
     "D": (frozenset({"functional-dropout"}), "what is F.dropout's training argument by default?"),
     "E": (
         frozenset({"frozen-bn-drift"}),
-        "requires_grad_(False) freezes the weights; what does model.train() do to BatchNorm?",
+        "requires_grad_(False) freezes the weights; what does model.train() do to the backbone's BatchNorm?",
     ),
     "F": (
         frozenset({"inference-tensors"}),
