@@ -379,7 +379,7 @@ def require_mode(model: nn.Module, training: bool, action: str) -> None:
 
 # Freezing for transfer learning lives in its own module (which imports this
 # one); it is re-exported here lazily, because "freeze" is a statement about
-# modes (frozen BatchNorm stays in eval).
+# modes (a frozen part stays in eval mode as a whole).
 __all__ += ["freeze", "unfreeze"]  # noqa: F822 - provided by __getattr__ below
 
 
