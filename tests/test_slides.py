@@ -229,3 +229,57 @@ def test_command_line(tmp_path):
         capture_output=True, text=True, cwd=ROOT, timeout=120,
     )
     assert missing.returncode == 2 and "no such notebook" in missing.stderr
+
+
+# ---------------------------------------------------------------------------
+# Live slides (RISE) read the notebooks' own slide metadata
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_carries_the_lecture_slide_metadata(path):
+    """What RISE shows: `python tools/build_slides.py --set-metadata` writes it."""
+    nb = nbformat.read(path, as_version=4)
+    stored = [c.metadata.get("slideshow", {}).get("slide_type") for c in nb.cells]
+    expected = build_slides.lecture_slide_types(nb)
+    wrong = [(i, s, e) for i, (s, e) in enumerate(zip(stored, expected, strict=True)) if s != e]
+    assert not wrong, (
+        f"{path.name}: cells (index, stored, expected) {wrong[:5]}; run "
+        "`python tools/build_slides.py --set-metadata`"
+    )
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_a_lecture_has_a_title_one_slide_per_section_and_no_solution(path):
+    nb = nbformat.read(path, as_version=4)
+    kinds = build_slides.lecture_slide_types(nb)
+    assert kinds[0] == "slide", "the title cell opens the first slide"
+    for cell, kind in zip(nb.cells, kinds, strict=True):
+        if build_slides.is_solution(cell) or build_slides.is_colab_cell(cell):
+            assert kind == "skip"
+        elif build_slides.heading_cell(cell):
+            assert kind == "slide"
+        elif cell.cell_type == "code" and kind != "skip":
+            assert kind == "fragment", "live cells appear one at a time"
+    shown = [c for c, k in zip(nb.cells, kinds, strict=True) if k != "skip"]
+    assert not any("google.colab" in c.source for c in shown)
+
+
+def test_lecture_skips_the_exercise_section_but_the_decks_keep_the_tasks():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# 99 · Title"),
+        nbformat.v4.new_code_cell("print('teach')"),
+        nbformat.v4.new_markdown_cell("## Exercises"),
+        nbformat.v4.new_markdown_cell("### Exercise 99.1\n\nDo it."),
+        nbformat.v4.new_code_cell("answer()", metadata={"tags": ["solution"]}),
+        nbformat.v4.new_markdown_cell("## Recap\n\n* done"),
+        nbformat.v4.new_code_cell("print('after')"),
+    ]
+    assert build_slides.lecture_slide_types(nb) == [
+        "slide", "fragment", "slide", "skip", "skip", "slide", "fragment"]
+    assert build_slides.lecture_slide_types(nb, show_exercises=True) == [
+        "slide", "fragment", "slide", "-", "skip", "slide", "fragment"]
+    assert build_slides.lecture_slide_types(nb, show_solutions=True)[3:5] == ["-", "fragment"]
+    assert build_slides.set_lecture_metadata(nb) is True
+    assert build_slides.set_lecture_metadata(nb) is False  # idempotent

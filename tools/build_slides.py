@@ -11,12 +11,13 @@ Each notebook ``notebooks/NN-name.ipynb`` becomes ``NN-name.slides.html``, built
 with nbconvert's ``SlidesExporter`` (reveal.js) in one process, and the tool
 prints one line per deck. On top of a plain ``jupyter nbconvert --to slides``:
 
-* **Slide structure without touching the notebooks.** In memory only: every
-  markdown cell with a ``##`` heading starts a slide (the course's convention),
-  whatever its metadata says, unless it is marked ``skip`` or ``notes``; the
-  Colab install cell and the Colab/Binder badges are left out. Other cells keep their ``slideshow`` metadata,
-  and cells without any are ``"-"`` (they continue the current slide). So a
-  notebook with no slide metadata at all still gives one slide per section.
+* **One slide structure, for RISE and for the decks**
+  (:func:`lecture_slide_types`): the title and every ``##`` section start a
+  slide, code cells appear one by one (fragments), the Colab cell, the badges
+  and the solution cells are left out. ``--set-metadata`` writes it into the
+  notebooks' ``slideshow`` metadata, which is what RISE reads (a test checks
+  every notebook carries it); the decks compute it in memory, whatever the
+  metadata says, and keep the exercise tasks (a lecture in RISE skips them).
 * **No solutions.** Cells tagged ``solution`` are left out, so the exercise
   slide shows the task and not the answer; ``--with-solutions`` keeps them.
 * **Readable when projected.** A 1280x720 (16:9) slide, no ``In [n]:``
@@ -107,22 +108,61 @@ def slide_type(cell: nbformat.NotebookNode) -> str:
     return cell.get("metadata", {}).get("slideshow", {}).get("slide_type", "-")
 
 
+def is_solution(cell: nbformat.NotebookNode) -> bool:
+    return "solution" in cell.get("metadata", {}).get("tags", [])
+
+
+def _heading_text(cell: nbformat.NotebookNode) -> str:
+    return next((line for line in cell.source.splitlines() if _H2.match(line)), "")
+
+
+def lecture_slide_types(
+    nb: nbformat.NotebookNode, show_exercises: bool = False, show_solutions: bool = False
+) -> list[str]:
+    """The slide type of every cell for presenting the notebook (RISE and ``make slides``).
+
+    The title cell and every ``##`` heading start a slide; code cells appear one by
+    one (``fragment``), markdown continues the slide (``-``); the Colab cell is
+    skipped, and so are the solution cells and, in a lecture, the exercise section
+    after its ``## Exercises`` slide (``show_exercises`` keeps the tasks,
+    ``show_solutions`` the solutions).
+    """
+    types, in_exercises = [], False
+    for index, cell in enumerate(nb.cells):
+        if heading_cell(cell):
+            in_exercises = _heading_text(cell).lstrip("# ").lower().startswith("exercise")
+        if is_colab_cell(cell) or (is_solution(cell) and not show_solutions):
+            types.append("skip")
+        elif index == 0 or heading_cell(cell):
+            types.append("slide")
+        elif in_exercises and not (show_exercises or show_solutions):
+            types.append("skip")
+        else:
+            types.append("fragment" if cell.cell_type == "code" else "-")
+    return types
+
+
+def set_lecture_metadata(nb: nbformat.NotebookNode) -> bool:
+    """Store :func:`lecture_slide_types` in the cells' ``slideshow`` metadata (for RISE).
+
+    Returns whether anything changed.
+    """
+    changed = False
+    for cell, kind in zip(nb.cells, lecture_slide_types(nb), strict=True):
+        if cell.metadata.get("slideshow") != {"slide_type": kind}:
+            cell.metadata["slideshow"] = {"slide_type": kind}
+            changed = True
+    return changed
+
+
 def prepare(nb: nbformat.NotebookNode, with_solutions: bool = False) -> nbformat.NotebookNode:
     """A copy of ``nb`` with the slide structure described in the module docstring."""
     nb = copy.deepcopy(nb)
-    for cell in nb.cells:
+    kinds = lecture_slide_types(nb, show_exercises=True, show_solutions=with_solutions)
+    for cell, kind in zip(nb.cells, kinds, strict=True):
         if cell.cell_type == "markdown":
             cell.source = _WEB_BADGE.sub("", cell.source)
-        show = cell.metadata.setdefault("slideshow", {})
-        current = show.get("slide_type", "-")
-        if is_colab_cell(cell):
-            show["slide_type"] = "skip"
-        elif "solution" in cell.metadata.get("tags", []) and not with_solutions:
-            show["slide_type"] = "skip"
-        elif heading_cell(cell) and current not in ("skip", "notes"):
-            show["slide_type"] = "slide"
-        elif "slide_type" not in show:
-            show["slide_type"] = "-"
+        cell.metadata["slideshow"] = {"slide_type": kind}
     return nb
 
 
@@ -230,6 +270,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--with-solutions", action="store_true", help="keep the cells tagged 'solution'"
     )
+    parser.add_argument(
+        "--set-metadata", action="store_true",
+        help="write the lecture slide types into the notebooks' metadata (for RISE) and stop",
+    )
     args = parser.parse_args(argv)
 
     paths = args.notebooks or sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -238,6 +282,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"no such notebook: {', '.join(missing)}")
     if not paths:
         parser.error("no notebooks found in notebooks/")
+    if args.set_metadata:
+        for path in paths:
+            nb = nbformat.read(path, as_version=4)
+            if set_lecture_metadata(nb):
+                nbformat.write(nb, path)
+                print(f"{path.name}: slide metadata updated")
+        return 0
     try:
         assets = reveal_assets()
     except FileNotFoundError as exc:
