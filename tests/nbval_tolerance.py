@@ -233,3 +233,21 @@ def install() -> None:
 def pytest_configure(config: Any) -> None:
     """So that ``pytest -p nbval_tolerance`` (with ``tests/`` on the path) installs it too."""
     install()
+
+
+# ---------------------------------------------------------------------------
+# What nbval computed, for tests/test_determinism.py
+# ---------------------------------------------------------------------------
+
+#: ``{notebook path: {code cell number: outputs of the fresh nbval run}}``, filled as
+#: nbval runs in this process (the root conftest keeps a notebook's nbval cells and
+#: its determinism test on one xdist worker, nbval first).
+RECORDED: dict[str, dict[int, list]] = {}
+
+
+def pytest_runtest_teardown(item: Any) -> None:
+    outputs = getattr(item, "test_outputs", None)
+    if outputs is not None and hasattr(item, "cell_num"):
+        import copy
+
+        RECORDED.setdefault(str(item.parent.fspath), {})[item.cell_num] = copy.deepcopy(outputs)

@@ -175,18 +175,30 @@ def test_every_tolerance_widening_states_why():
 # ---------------------------------------------------------------------------
 
 
-def _notebook_with_stored_output(tmp_path: Path, code: str, stored: str) -> Path:
+CODE = 'print(f"loss {0.5:.4f}, mode train, ok True")'
+#: ``(stored output, what the message must say)``: drift first, then three regressions.
+STORED = [
+    ("loss 0.5012, mode train, ok True\n", None),
+    ("loss 0.7000, mode train, ok True\n", "number 1"),
+    ("loss 0.5000, mode eval, ok True\n", "text differs"),
+    ("loss 0.5000, mode train, ok False\n", "text differs"),
+]
+
+
+def _notebook(tmp_path: Path) -> Path:
+    """A notebook whose cells all print the same line, each stored with another output."""
     nb = nbformat.v4.new_notebook()
-    cell = nbformat.v4.new_code_cell(code, execution_count=1)
-    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=stored)]
-    nb.cells = [cell]
+    for i, (stored, _) in enumerate(STORED, start=1):
+        cell = nbformat.v4.new_code_cell(CODE, execution_count=i)
+        cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=stored)]
+        nb.cells.append(cell)
     path = tmp_path / "check.ipynb"
     nbformat.write(nb, path)
     return path
 
 
 def _nbval(path: Path, plugin: bool = True) -> subprocess.CompletedProcess:
-    args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
+    args = [sys.executable, "-m", "pytest", "-rA", "-p", "no:cacheprovider", "-p", "no:xdist",
             "--nbval", "--nbval-current-env", "--rootdir", str(path.parent), "-c", os.devnull]
     if plugin:
         args += ["-p", "nbval_tolerance"]
@@ -195,25 +207,14 @@ def _nbval(path: Path, plugin: bool = True) -> subprocess.CompletedProcess:
                           cwd=path.parent)
 
 
-CODE = 'print(f"loss {0.5:.4f}, mode train, ok True")'
-
-
-def test_nbval_forgives_drift_with_the_plugin_and_not_without(tmp_path):
-    path = _notebook_with_stored_output(tmp_path, CODE, "loss 0.5012, mode train, ok True\n")
-    with_plugin = _nbval(path)
-    assert with_plugin.returncode == 0, with_plugin.stdout[-2000:]
-    assert _nbval(path, plugin=False).returncode != 0
-
-
-@pytest.mark.parametrize(
-    ("stored", "says"),
-    [
-        ("loss 0.7000, mode train, ok True\n", "number 1"),
-        ("loss 0.5000, mode eval, ok True\n", "text differs"),
-        ("loss 0.5000, mode train, ok False\n", "text differs"),
-    ],
-)
-def test_nbval_fails_real_changes(tmp_path, stored, says):
-    result = _nbval(_notebook_with_stored_output(tmp_path, CODE, stored))
-    assert result.returncode != 0
-    assert says in result.stdout, result.stdout[-2000:]
+def test_nbval_itself_forgives_drift_and_fails_regressions(tmp_path):
+    path = _notebook(tmp_path)
+    result = _nbval(path)
+    summary = result.stdout.splitlines()
+    assert "PASSED check.ipynb::Cell 0" in summary, result.stdout[-3000:]
+    for i, (_, says) in enumerate(STORED[1:], start=1):
+        assert any(line.startswith(f"FAILED check.ipynb::Cell {i}") for line in summary), result.stdout[-3000:]
+        assert says in result.stdout
+    # Without the plugin, nbval's exact comparison fails the drift too.
+    plain = _nbval(path, plugin=False)
+    assert any(line.startswith("FAILED check.ipynb::Cell 0") for line in plain.stdout.splitlines())
