@@ -1,8 +1,12 @@
 """Checkers for notebook 06 · decision boundaries.
 
 * :func:`check_exercise_1`: ``build_model()`` returns a fresh model that
-  reaches at least 95 % test accuracy on a hidden moons data set within at
-  most 100 full-batch epochs (Adam, your learning rate).
+  reaches at least 90 % test accuracy on a hidden moons data set within at
+  most 100 full-batch epochs (Adam, your learning rate). The hidden set is
+  noisier than the notebook's moons (noise 0.25 instead of 0.2) and drawn with
+  another seed, so a model that only fits the notebook's points does not pass
+  by luck; with that much noise some points of each moon lie inside the other,
+  which is why the target is 90 % and not 100 %.
 * :func:`exercise_2_figure` draws four decision boundaries, panels A to D;
   :func:`check_exercise_2` checks which kind of model (and mode) drew each.
 
@@ -27,10 +31,13 @@ from ._core import CheckResult, run_checks, sandbox
 __all__ = ["check_exercise_1", "exercise_2_figure", "check_exercise_2", "ANSWERS_2"]
 
 _SEED = 606
-TARGET_ACCURACY = 0.95
+TARGET_ACCURACY = 0.90
 MAX_EPOCHS = 100
-#: The hidden data of exercise 1: noisier and differently drawn than the notebook's moons.
-_MOONS = {"n_samples": 600, "noise": 0.2, "seed": _SEED}
+#: The notebook's moons, ``make_dataset("moons", noise=0.2)`` (default seed 42).
+NOTEBOOK_MOONS_NOISE = 0.2
+#: The hidden data of exercise 1: noisier (0.25 > 0.2) and drawn with another seed than
+#: the notebook's moons; 2000 points, so the 400 test points make the accuracy steady.
+_MOONS = {"n_samples": 2000, "noise": 0.25, "seed": _SEED}
 
 #: The three answers exercise 2 accepts for each panel.
 ANSWERS_2 = ("linear", "non-linear", "train mode")
@@ -55,7 +62,7 @@ def _has_nonlinearity(model: nn.Module) -> bool:
 
 def check_exercise_1(build_model: Callable[[], nn.Module], lr: float = 0.01,
                      epochs: int = MAX_EPOCHS) -> CheckResult:
-    """Train ``build_model()`` on hidden moons data and require >= 95 % test accuracy.
+    """Train ``build_model()`` on hidden, noisier moons data and require >= 90 % test accuracy.
 
     Args:
         build_model: a function with no arguments that returns a new, untrained
@@ -126,7 +133,7 @@ def check_exercise_1(build_model: Callable[[], nn.Module], lr: float = 0.01,
             ("epochs and lr are valid", settings),
             ("build_model() returns a trainable nn.Module", builds_a_module),
             ("the model outputs one logit per point", one_logit_per_point),
-            (f"test accuracy >= {TARGET_ACCURACY:.0%} on hidden moons", reaches_target),
+            (f"test accuracy >= {TARGET_ACCURACY:.0%} on hidden, noisier moons", reaches_target),
         ],
         hint=("use hidden layers with a non-linearity, e.g. make_mlp(hidden=(32, 32)); "
               "if it is too slow to learn, raise lr (0.01 to 0.05) or widen the layers."),
@@ -140,8 +147,8 @@ def check_exercise_1(build_model: Callable[[], nn.Module], lr: float = 0.01,
 #: Which model drew each panel of :func:`exercise_2_figure`.
 _TRUTH = {"A": "train mode", "B": "linear", "C": "non-linear", "D": "linear"}
 _WHY = {
-    "A": ("panel A is speckled near the boundary: every grid point got its own random dropout "
-          "mask, so it was drawn in train mode"),
+    "A": ("panel A is speckled: specks of the other class are scattered over the plane, because "
+          "every grid point got its own random dropout mask, so it was drawn in train mode"),
     "B": ("panel B's boundary is a straight line. It came from a model with two hidden layers "
           "but no activation between them: without a non-linearity, depth stays linear"),
     "C": "panel C's boundary is curved and clean: a non-linear model, drawn in eval mode",
