@@ -74,5 +74,13 @@ html: install
 bench: install
 	$(PY) -m course_utils.bench
 
+# Grade a class: every notebook under DIR run in a fresh sandboxed kernel with the
+# course's checkers; writes DIR-grades/grades.csv and summary.md.
+# Options: GRADE_ARGS="--timeout 120 --jobs 4 --out grades/".
+.PHONY: grade
+grade: install
+	@test -n "$(DIR)" || { echo "usage: make grade DIR=path/to/submissions/"; exit 2; }
+	$(PY) -m course_utils.grade $(DIR) $(GRADE_ARGS)
+
 clean:
 	rm -rf build .pytest_cache

@@ -1,0 +1,1 @@
+"""Files for :mod:`course_utils.grade`: the ``sitecustomize`` every grading kernel imports."""
