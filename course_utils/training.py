@@ -347,86 +347,198 @@ def _take(t: torch.Tensor, index: torch.Tensor | slice) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------------------
+# Data: tensors (X, y) or an iterable of (xb, yb) batches (a DataLoader)
+# ---------------------------------------------------------------------------
+
+Batches = Any  # a DataLoader, or any re-iterable of (xb, yb) pairs
+
+
+def _is_tensor(data: object) -> bool:
+    return isinstance(data, torch.Tensor)
+
+
+def _check_batches(data: object, what: str) -> Batches:
+    """``data`` as an iterable of batches, or a ``TypeError`` saying what to pass."""
+    if isinstance(data, str | bytes | dict) or not hasattr(data, "__iter__"):
+        raise TypeError(
+            f"{what} must be tensors X, y or an iterable of (xb, yb) batches such as a "
+            f"torch.utils.data.DataLoader, got {type(data).__name__}"
+        )
+    if iter(data) is data:  # a generator or iterator: gone after one epoch
+        raise TypeError(
+            f"{what} is a one-shot iterator ({type(data).__name__}), which is empty after its "
+            "first pass; pass a DataLoader or a list of (xb, yb) batches instead"
+        )
+    return data
+
+
+def _loader_batches(
+    loader: Batches, what: str, device: torch.device
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Each ``(xb, yb)`` of ``loader``, checked like tensors and moved to ``device``."""
+    count = 0
+    for i, batch in enumerate(loader):
+        if not isinstance(batch, tuple | list) or len(batch) != 2:
+            got = f"{type(batch).__name__} of length {len(batch)}" if isinstance(batch, tuple | list) \
+                else type(batch).__name__
+            raise ValueError(
+                f"{what} batch {i} must be a pair (xb, yb), got a {got}; a DataLoader over "
+                "TensorDataset(X, y) yields such pairs"
+            )
+        xb, yb = _check_data(batch[0], batch[1], what=f"{what} batch {i}")
+        count += 1
+        yield xb.to(device), yb.to(device)
+    if count == 0:
+        raise ValueError(
+            f"{what} yielded no batches: the DataLoader (or list) is empty; check that its "
+            "dataset holds samples and that drop_last=True did not drop the only batch"
+        )
+
+
+def _tensor_batches(
+    X: torch.Tensor, y: torch.Tensor, batch_size: int | None, generator: torch.Generator | None,
+    shuffle: bool,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    for index in _batches(X.shape[0], batch_size, generator, shuffle):
+        yield _take(X, index), _take(y, index)
+
+
+# ---------------------------------------------------------------------------
 # The loop
 # ---------------------------------------------------------------------------
 
 
 def evaluate(
     model: nn.Module,
-    X: torch.Tensor,
-    y: torch.Tensor,
-    loss_fn: LossFn,
+    X: torch.Tensor | Batches,
+    y: torch.Tensor | LossFn | None = None,
+    loss_fn: LossFn | None = None,
     *,
     batch_size: int | None = None,
     threshold: float = 0.5,
 ) -> tuple[float, float]:
-    """Loss and accuracy of ``model`` on ``(X, y)``, as two Python floats.
+    """Loss and accuracy of ``model`` on ``(X, y)`` or on a DataLoader, as two Python floats.
+
+    Call it as ``evaluate(model, X, y, loss_fn)`` with tensors, or as
+    ``evaluate(model, loader, loss_fn)`` with a ``DataLoader`` (or any
+    re-iterable of ``(xb, yb)`` batches).
 
     The model must already be in eval mode (``model.eval()``); a model with any
     submodule in train mode is refused with a ``ValueError``, because its
     dropout and BatchNorm layers would give train-mode numbers (and BatchNorm
     would update its running statistics). The forward pass runs under
     ``torch.inference_mode()``, so no graph is built. Data is moved to the
-    model's device. With ``batch_size`` the loss is the size-weighted mean over
-    batches (equal to the full-batch loss for a ``reduction='mean'`` loss).
+    model's device. The loss and accuracy are size-weighted means over the
+    batches (a short last batch counts by its size), so they equal the
+    full-batch numbers for a ``reduction='mean'`` loss.
 
     Args:
         model: an ``nn.Module`` in eval mode.
-        X, y: inputs and targets with the same first dimension.
+        X, y: inputs and targets with the same first dimension; or ``X`` a DataLoader
+            and ``y`` the loss function.
         loss_fn: e.g. ``nn.BCEWithLogitsLoss()`` or ``nn.CrossEntropyLoss()``.
-        batch_size: evaluate in chunks of this size (``None``: all at once).
+        batch_size: with tensors, evaluate in chunks of this size (``None``: all at
+            once). A DataLoader brings its own batch size.
         threshold: probability threshold for binary models.
     """
     check_module(model)
     require_mode(model, training=False, action="evaluate()")
-    X, y = _check_data(X, y)
+    loader = None
+    if not _is_tensor(X) and loss_fn is None and y is not None and not _is_tensor(y):
+        loader, loss_fn = _check_batches(X, "the data"), y
+        if batch_size is not None:
+            raise ValueError("batch_size is for tensors X, y; a DataLoader has its own batch_size")
+    else:
+        if y is None:
+            raise TypeError("evaluate() needs y (the targets) after X, or a DataLoader in place of X")
+        X, y = _check_data(X, y)
+    if loss_fn is None:
+        raise TypeError("evaluate() needs a loss_fn, like nn.CrossEntropyLoss()")
     loss_fn = _check_loss_fn(loss_fn)
     batch_size = _check_batch_size(batch_size)
     threshold = check_threshold(threshold)
     device = _check_model_device(model)
-    X, y = X.to(device), y.to(device)
-    n = X.shape[0]
+    data = loader if loader is not None else (X, y)
+    return _evaluate(model, data, loss_fn, batch_size=batch_size, threshold=threshold, device=device)
+
+
+def _evaluate(
+    model: nn.Module,
+    data: Batches | tuple[torch.Tensor, torch.Tensor],
+    loss_fn: LossFn,
+    *,
+    batch_size: int | None,
+    threshold: float,
+    device: torch.device,
+    what: str = "the data",
+) -> tuple[float, float]:
+    """The loop of :func:`evaluate`, on validated arguments."""
+    if isinstance(data, tuple):
+        X, y = data[0].to(device), data[1].to(device)
+        batches = _tensor_batches(X, y, batch_size, None, shuffle=False)
+    else:
+        batches = _loader_batches(data, what, device)
+    n = 0
     total_loss = total_acc = 0.0
     with torch.inference_mode():
-        for index in _batches(n, batch_size, None, shuffle=False):
-            xb, yb = _take(X, index), _take(y, index)
+        for xb, yb in batches:
             logits = _forward(model, xb)
             loss = _loss(loss_fn, logits, yb)
             total_loss += loss.item() * xb.shape[0]
             total_acc += _accuracy(logits, yb, threshold) * xb.shape[0]
+            n += xb.shape[0]
     return total_loss / n, total_acc / n
 
 
 def train_one_epoch(
     model: nn.Module,
-    X: torch.Tensor,
-    y: torch.Tensor,
-    loss_fn: LossFn,
-    optimizer: torch.optim.Optimizer,
+    X: torch.Tensor | Batches,
+    y: torch.Tensor | LossFn | None = None,
+    loss_fn: LossFn | torch.optim.Optimizer | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
     *,
     batch_size: int | None = None,
     generator: torch.Generator | None = None,
     set_train_mode: Callable[[nn.Module], object] | None = None,
     threshold: float = 0.5,
 ) -> tuple[float, float]:
-    """One pass over ``(X, y)`` in train mode; returns the mean (loss, accuracy).
+    """One pass over the data in train mode; returns the mean (loss, accuracy).
+
+    Call it as ``train_one_epoch(model, X, y, loss_fn, optimizer)`` with tensors,
+    or as ``train_one_epoch(model, loader, loss_fn, optimizer)`` with a
+    ``DataLoader`` (or any re-iterable of ``(xb, yb)`` batches).
 
     For every batch: 1. forward, 2. loss, 3. ``optimizer.zero_grad()``,
     4. ``loss.backward()``, 5. ``optimizer.step()``. The returned numbers are
-    size-weighted means over the batches, each measured before its update.
+    size-weighted means over the batches (a short last batch counts by its
+    size), each measured before its update.
 
     Args:
-        batch_size: ``None`` for one full batch (no shuffling); otherwise the
-            samples are shuffled with ``torch.randperm(..., generator=generator)``
-            and cut into batches of this size (the last one may be smaller).
+        batch_size: with tensors, ``None`` for one full batch (no shuffling);
+            otherwise the samples are shuffled with ``torch.randperm(...,
+            generator=generator)`` and cut into batches of this size (the last one
+            may be smaller). A DataLoader brings its own batching and shuffling.
         generator: the random generator for shuffling (``None``: PyTorch's global one).
         set_train_mode: how to put the model in train mode; default ``model.train()``.
             Pass e.g. a function that calls ``model.train()`` and then ``.eval()`` on a
-            frozen backbone's BatchNorm layers to keep them in eval mode.
+            frozen backbone to keep it in eval mode.
         threshold: probability threshold for binary accuracy.
     """
     check_module(model)
-    X, y = _check_data(X, y)
+    loader = None
+    if not _is_tensor(X) and optimizer is None and y is not None and not _is_tensor(y):
+        loader, loss_fn, optimizer = _check_batches(X, "the data"), y, loss_fn
+        if batch_size is not None or generator is not None:
+            raise ValueError(
+                "batch_size and generator are for tensors X, y; a DataLoader batches and "
+                "shuffles by itself (DataLoader(..., batch_size=..., shuffle=True))"
+            )
+    else:
+        if y is None:
+            raise TypeError("train_one_epoch() needs y (the targets) after X, or a DataLoader in place of X")
+        X, y = _check_data(X, y)
+    if loss_fn is None or optimizer is None:
+        raise TypeError("train_one_epoch() needs a loss_fn and an optimizer")
     loss_fn = _check_loss_fn(loss_fn)
     optimizer = _check_optimizer(optimizer, model)
     batch_size = _check_batch_size(batch_size)
@@ -441,17 +553,38 @@ def train_one_epoch(
             "call it outside torch.no_grad() / torch.inference_mode()"
         )
     device = _check_model_device(model)
+    return _train_epoch(model, loader if loader is not None else (X, y), loss_fn, optimizer,
+                        batch_size=batch_size, generator=generator,
+                        set_train_mode=set_train_mode, threshold=threshold, device=device)
+
+
+def _train_epoch(
+    model: nn.Module,
+    data: Batches | tuple[torch.Tensor, torch.Tensor],
+    loss_fn: LossFn,
+    optimizer: torch.optim.Optimizer,
+    *,
+    batch_size: int | None,
+    generator: torch.Generator | None,
+    set_train_mode: Callable[[nn.Module], object] | None,
+    threshold: float,
+    device: torch.device,
+) -> tuple[float, float]:
+    """The epoch of :func:`train_one_epoch`, on validated arguments."""
     snapshot = snapshot_modes(model)
     try:
         if set_train_mode is None:
             model.train()
         else:
             set_train_mode(model)
-        X, y = X.to(device), y.to(device)
-        n = X.shape[0]
+        if isinstance(data, tuple):
+            X, y = data[0].to(device), data[1].to(device)
+            batches = _tensor_batches(X, y, batch_size, generator, shuffle=batch_size is not None)
+        else:
+            batches = _loader_batches(data, "the training data", device)
+        n = 0
         total_loss = total_acc = 0.0
-        for index in _batches(n, batch_size, generator, shuffle=batch_size is not None):
-            xb, yb = _take(X, index), _take(y, index)
+        for xb, yb in batches:
             logits = _forward(model, xb)  # 1. forward
             loss = _loss(loss_fn, logits, yb)  # 2. loss
             optimizer.zero_grad()  # 3. clear last batch's gradients
@@ -459,16 +592,33 @@ def train_one_epoch(
             optimizer.step()  # 5. update the parameters
             total_loss += loss.item() * xb.shape[0]
             total_acc += _accuracy(logits.detach(), yb, threshold) * xb.shape[0]
+            n += xb.shape[0]
     except BaseException:
         restore_modes(snapshot)  # a failed epoch leaves the modes as they were
         raise
     return total_loss / n, total_acc / n
 
 
+def _check_split(data: object, what: str) -> Batches | tuple[torch.Tensor, torch.Tensor]:
+    """A ``(X, y)`` pair of tensors (checked), or an iterable of batches (checked lazily)."""
+    is_pair = (
+        isinstance(data, tuple | list) and len(data) == 2
+        and not any(isinstance(part, tuple | list) for part in data)
+    )
+    if is_pair:  # (X, y), not a list of two (xb, yb) batches
+        return _check_data(data[0], data[1], what=what)
+    if isinstance(data, str | bytes | dict) or not hasattr(data, "__iter__"):
+        raise TypeError(
+            f"{what} must be a pair (X_{what}, y_{what}) of tensors, or a DataLoader (any "
+            f"re-iterable of (xb, yb) batches), got {type(data).__name__}"
+        )
+    return _check_batches(data, what)
+
+
 def fit(
     model: nn.Module,
-    train: tuple[torch.Tensor, torch.Tensor],
-    test: tuple[torch.Tensor, torch.Tensor] | None = None,
+    train: tuple[torch.Tensor, torch.Tensor] | Batches,
+    test: tuple[torch.Tensor, torch.Tensor] | Batches | None = None,
     *,
     loss_fn: LossFn,
     optimizer: torch.optim.Optimizer,
@@ -488,29 +638,28 @@ def fit(
 
     Args:
         model: the ``nn.Module`` to train (its optimizer must hold its parameters).
-        train: ``(X_train, y_train)``.
-        test: ``(X_test, y_test)``, or ``None`` to record train metrics only.
+        train: ``(X_train, y_train)``, or a ``DataLoader`` (any re-iterable of
+            ``(xb, yb)`` batches), which then decides batching and shuffling.
+        test: ``(X_test, y_test)``, a ``DataLoader``, or ``None`` to record train
+            metrics only.
         loss_fn: e.g. ``nn.BCEWithLogitsLoss()`` (1 logit) or ``nn.CrossEntropyLoss()`` (K logits).
         optimizer: e.g. ``torch.optim.Adam(model.parameters(), lr=0.01)``.
         epochs: number of passes over the training data (an int >= 1).
-        batch_size: ``None`` for full-batch training, else shuffled mini-batches.
+        batch_size: with tensors, ``None`` for full-batch training, else shuffled
+            mini-batches (and test batches of that size). Not for a DataLoader.
         device: move the model there first; ``None`` keeps it where it is. Data always
             goes to the model's device.
         progress: show a tqdm progress bar with the latest metrics (default: silent).
-        seed: seeds the ``torch.Generator`` that shuffles the mini-batches, so the
-            batch order is reproducible. It does not seed dropout: call
-            ``course_utils.set_seed`` for that.
+        seed: with tensors, seeds the ``torch.Generator`` that shuffles the
+            mini-batches, so the batch order is reproducible. It does not seed
+            dropout: call ``course_utils.set_seed`` for that.
         set_train_mode: see :func:`train_one_epoch`.
         threshold: probability threshold for binary accuracy.
     """
     check_module(model)
-    if not isinstance(train, tuple | list) or len(train) != 2:
-        raise TypeError("train must be a pair (X_train, y_train)")
-    X_train, y_train = _check_data(*train, what="train")
+    train = _check_split(train, "train")
     if test is not None:
-        if not isinstance(test, tuple | list) or len(test) != 2:
-            raise TypeError("test must be a pair (X_test, y_test) or None")
-        X_test, y_test = _check_data(*test, what="test")
+        test = _check_split(test, "test")
     loss_fn = _check_loss_fn(loss_fn)
     optimizer = _check_optimizer(optimizer, model)
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
@@ -518,18 +667,29 @@ def fit(
     batch_size = _check_batch_size(batch_size)
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
         raise ValueError(f"seed must be a non-negative int or None, got {seed!r}")
+    if not isinstance(train, tuple) and (batch_size is not None or seed is not None):
+        raise ValueError(
+            "batch_size and seed are for tensors (X, y); a DataLoader batches and shuffles by "
+            "itself: DataLoader(dataset, batch_size=..., shuffle=True, generator=...)"
+        )
+    if set_train_mode is not None and not callable(set_train_mode):
+        raise TypeError(f"set_train_mode must be a function of the model, got {type(set_train_mode).__name__}")
     threshold = check_threshold(threshold)
+    if not torch.is_grad_enabled():
+        raise RuntimeError(
+            "fit() was called with gradient tracking switched off; "
+            "call it outside torch.no_grad() / torch.inference_mode()"
+        )
     if device is not None:
         model.to(device)
-    _check_model_device(model)
+    device = _check_model_device(model)
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
     snapshot, grad_enabled = snapshot_modes(model), torch.is_grad_enabled()
     try:
         return _fit_epochs(
-            model, X_train, y_train, (X_test, y_test) if test is not None else None,
-            loss_fn=loss_fn, optimizer=optimizer, epochs=epochs, batch_size=batch_size,
-            generator=generator, progress=progress, set_train_mode=set_train_mode,
-            threshold=threshold,
+            model, train, test, loss_fn=loss_fn, optimizer=optimizer, epochs=epochs,
+            batch_size=batch_size, generator=generator, progress=progress,
+            set_train_mode=set_train_mode, threshold=threshold, device=device,
         )
     except BaseException:
         # A failed (or interrupted) fit leaves the modes and grad switch as they were.
@@ -540,9 +700,8 @@ def fit(
 
 def _fit_epochs(
     model: nn.Module,
-    X_train: torch.Tensor,
-    y_train: torch.Tensor,
-    test: tuple[torch.Tensor, torch.Tensor] | None,
+    train: Batches | tuple[torch.Tensor, torch.Tensor],
+    test: Batches | tuple[torch.Tensor, torch.Tensor] | None,
     *,
     loss_fn: LossFn,
     optimizer: torch.optim.Optimizer,
@@ -552,10 +711,9 @@ def _fit_epochs(
     progress: bool,
     set_train_mode: Callable[[nn.Module], object] | None,
     threshold: float,
+    device: torch.device,
 ) -> History:
-    """The epoch loop of :func:`fit`, on validated arguments."""
-    if test is not None:
-        X_test, y_test = test
+    """The epoch loop of :func:`fit`, on validated arguments (checked once, in fit)."""
     history = History()
     epoch_range: Any = range(epochs)
     bar = None
@@ -564,21 +722,15 @@ def _fit_epochs(
 
         bar = epoch_range = tqdm(epoch_range, desc="epochs", unit="epoch")
     for _ in epoch_range:
-        train_loss, train_acc = train_one_epoch(
-            model,
-            X_train,
-            y_train,
-            loss_fn,
-            optimizer,
-            batch_size=batch_size,
-            generator=generator,
-            set_train_mode=set_train_mode,
-            threshold=threshold,
+        train_loss, train_acc = _train_epoch(
+            model, train, loss_fn, optimizer, batch_size=batch_size, generator=generator,
+            set_train_mode=set_train_mode, threshold=threshold, device=device,
         )
         model.eval()
         if test is not None:
-            test_loss, test_acc = evaluate(
-                model, X_test, y_test, loss_fn, batch_size=batch_size, threshold=threshold
+            test_loss, test_acc = _evaluate(
+                model, test, loss_fn, batch_size=batch_size, threshold=threshold, device=device,
+                what="the test data",
             )
             history.append(train_loss, train_acc, test_loss, test_acc)
         else:
