@@ -76,13 +76,14 @@ __all__ = [
     "bench_widgets",
     "bench_import",
     "bench_setup",
+    "bench_grading",
     "bench_suite",
     "main",
 ]
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTIONS = ("notebooks", "widgets", "import", "setup", "suite")
-DEFAULT_SECTIONS = ("notebooks", "widgets", "import")
+SECTIONS = ("notebooks", "widgets", "import", "grading", "setup", "suite")
+DEFAULT_SECTIONS = ("notebooks", "widgets", "import", "grading")
 
 #: The targets each measurement is judged against.
 TARGETS = {
@@ -90,7 +91,8 @@ TARGETS = {
     "notebook_peak_rss_mb": 600.0,
     "widget_p95_ms": 50.0,
     "live_fps": 15.0,
-    "suite_seconds": 180.0,
+    "suite_seconds": 240.0,
+    "grading_30_seconds": 300.0,
 }
 
 #: Libraries whose import a bare ``import course_utils`` must not trigger.
@@ -813,6 +815,26 @@ def bench_setup(keep: bool = False) -> Table:
 _PYTEST_SUMMARY = re.compile(r"^=*\s*(?P<text>\d+ \w+.*? in (?P<seconds>[\d.]+)s\b.*?)\s*=*$")
 
 
+def bench_grading(n: int = 30) -> Table:
+    """Wall time of ``python -m course_utils.grade`` on ``n`` submissions (copies of notebook 01)."""
+    import os
+
+    from .grade import grade_bench
+
+    table = Table("Batch grading", ["submissions", "parallel kernels", "time (s)", "per submission (s)", "status"])
+    jobs = os.cpu_count() or 1
+    seconds = grade_bench(n, jobs=jobs)
+    target = TARGETS["grading_30_seconds"] * n / 30
+    table.add([n, jobs, f"{seconds:.1f}", f"{seconds / n:.2f}", _status(seconds <= target)],
+              submissions=n, jobs=jobs, seconds=seconds)
+    table.notes += [
+        f"target: <= {target:.0f} s for {n} submissions (a class's lab, graded while the lecturer waits)",
+        "each submission: a fresh kernel runs the whole notebook (01, three exercises) offline, in a "
+        "throw-away folder; the number of parallel kernels is the number of cores",
+    ]
+    return table
+
+
 def bench_suite(command: Sequence[str] = ("make", "test")) -> Table:
     """Wall time of the whole test suite (``make test``) and of each pytest run inside it."""
     table = Table("Test suite", ["what", "time (s)", "result", "status"])
@@ -925,6 +947,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "notebooks": lambda: [bench_notebooks([Path(p) for p in args.notebook] if args.notebook else None)],
         "widgets": lambda: bench_widgets(repeats=args.repeats),
         "import": lambda: [bench_import()],
+        "grading": lambda: [bench_grading()],
         "setup": lambda: [bench_setup(keep=args.keep)],
         "suite": lambda: [bench_suite()],
     }
