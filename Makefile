@@ -72,7 +72,7 @@ html: install
 	$(PY) tools/export_html.py
 
 bench: install
-	$(PY) -m course_utils.bench
+	$(PY) tools/bench.py
 
 # Grade a class: every notebook under DIR run in a fresh sandboxed kernel with the
 # course's checkers; writes DIR-grades/grades.csv and summary.md.

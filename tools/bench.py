@@ -2,9 +2,9 @@
 
 Usage::
 
-    python -m course_utils.bench                 # notebooks, widgets, import (the default)
-    python -m course_utils.bench widgets         # one section (or several)
-    python -m course_utils.bench all --markdown  # every section, as Markdown tables
+    python tools/bench.py                 # notebooks, widgets, import (the default)
+    python tools/bench.py widgets         # one section (or several)
+    python tools/bench.py all --markdown  # every section, as Markdown tables
     make bench                                   # the default sections
 
 Sections and their targets (for a 2-core laptop-class CPU):
@@ -819,7 +819,7 @@ def bench_grading(n: int = 30) -> Table:
     """Wall time of ``python -m course_utils.grade`` on ``n`` submissions (copies of notebook 01)."""
     import os
 
-    from .grade import grade_bench
+    from course_utils.grade import grade_bench
 
     table = Table("Batch grading", ["submissions", "parallel kernels", "time (s)", "per submission (s)", "status"])
     jobs = os.cpu_count() or 1
@@ -889,7 +889,7 @@ def _save(path: Path, info: dict[str, Any], results: dict[str, list[Table]]) -> 
 def _report(path: Path, sections: Sequence[str], render: Callable[[Table], str]) -> int:
     """Print the tables saved in ``path`` (every saved section, or the ones named)."""
     if not path.exists():
-        print(f"{path} does not exist: run `python -m course_utils.bench` first", file=sys.stderr)
+        print(f"{path} does not exist: run `python tools/bench.py` first", file=sys.stderr)
         return 1
     saved = json.loads(path.read_text())
     wanted = [s for s in (sections or SECTIONS) if s in saved.get("sections", {})]
@@ -911,7 +911,7 @@ def _report(path: Path, sections: Sequence[str], render: Callable[[Table], str])
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m course_utils.bench",
+        prog="python tools/bench.py",
         description="Benchmark the course's notebooks, widgets, imports, set-up and test suite.",
     )
     parser.add_argument(
