@@ -46,7 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
         ("loss 0.0250", "loss 0.0245"),
         ("tensor([[ 0.1234, -0.5678]])", "tensor([[ 0.1240, -0.5690]])"),
         ("mean -0.0000, std 1.0000", "mean 0.0000, std 0.9999"),
-        ("diff 2.9802e-08", "diff 0.0"),  # float32 noise around zero (below 1e-6)
+        ("diff 1e-12", "diff 0.0"),  # below the absolute allowance (1e-9)
         ("acc  0.95 | 0.93", "acc 0.951 | 0.931"),  # whitespace runs count as one
         ("torch 2.13.0 on cpu", "torch 2.13.0 on cpu"),
         ("value nan", "value nan"),
@@ -71,6 +71,8 @@ def test_drift_is_forgiven(stored, fresh):
         ("torch 2.13.0", "torch 2.14.0", "text differs"),  # versions are words
         ("dtype torch.float32", "dtype torch.float64", "text differs"),
         ("value nan", "value 0.5", "text differs"),
+        ("eps 1e-08", "eps 1.4e-08", "number 1"),  # small constants are compared too
+        ("diff 2.9802e-08", "diff 0.0", "number 1"),  # float noise: print a bound, not the value
         ("a 0.5", "a 0.5 b 0.5", "text differs"),
     ],
 )
@@ -89,7 +91,8 @@ def test_tolerance_bounds():
     assert DEFAULT.close(1.0, 1.04)
     assert not DEFAULT.close(1.0, 1.4)
     assert not DEFAULT.close(1e-3, 1.4e-3)
-    assert DEFAULT.close(0.0, 5e-7)
+    assert DEFAULT.close(0.0, 5e-10)
+    assert not DEFAULT.close(0.0, 5e-7)
     assert not DEFAULT.close(math.inf, -math.inf)
     assert not DEFAULT.close(math.nan, 1.0)
     assert Tolerance(rel=MAX_REL).close(1.0, 1.2)
@@ -134,7 +137,7 @@ def _mutations(text: str):
             yield f"integer {token} + 1", text[: match.start()] + str(int(token) + 1) + text[match.end():]
             continue
         value = float(token)
-        if abs(value) < 1e-5:  # float32 noise level: the rule's absolute allowance
+        if abs(value) < 1e-8:  # near the rule's absolute allowance (1e-9)
             continue
         decimals = len(token.split(".")[1].split("e")[0].split("E")[0]) if "." in token else 0
         changed = f"{value * 1.4:.{decimals + 1}f}" if "e" not in token.lower() else f"{value * 1.4:.3e}"
