@@ -40,8 +40,29 @@ own that switches the *copy* (the original is never touched), and pickling
 (``torch.save(model)``) keeps it. ``state_dict()`` holds no modes at all: save
 and load weights as usual, then call :func:`freeze` on the new model.
 
-:func:`unfreeze` undoes everything :func:`freeze` did inside a module. Both are
-idempotent.
+:func:`unfreeze` undoes everything :func:`freeze` did inside a module. It
+changes no mode by itself: each unlocked layer takes the mode of the layer it
+sits in, and the module you unfreeze keeps the mode it is in (eval, if it was
+locked) until the next ``model.train()`` or ``model.eval()`` sets it. Both
+functions are idempotent.
+
+What the lock does not cover (by design, or because Python cannot see it):
+
+* ``module.requires_grad_(True)`` by hand makes the weights trainable again but
+  leaves the modes locked, and :func:`is_frozen` still says ``True``: use
+  :func:`unfreeze`, which undoes both.
+* Code that sets ``layer.training = True`` directly, or calls the class's method
+  on a layer (``nn.Module.train(layer, True)``), bypasses the lock for that one
+  layer; the layers below it stay locked.
+* ``copy.copy(layer)`` (a *shallow* copy) shares the lock with the original, as
+  it shares the parameters and buffers: use ``copy.deepcopy``.
+* ``reset_running_stats()`` on a locked normalization layer raises instead of
+  wiping the pretrained statistics. Tools that reset and re-estimate
+  statistics, such as ``torch.optim.swa_utils.update_bn``, would otherwise
+  leave them at mean 0 and variance 1 for good (the layer never re-estimates
+  them in eval mode): unfreeze first if that is what you want.
+* :func:`unfreeze` must be called on the module that was frozen (or one that
+  contains it); called on a layer *inside* a frozen module, it raises.
 """
 
 from __future__ import annotations
@@ -72,7 +93,9 @@ KEEP_EVAL = ("all", "norm", "none")
 
 # Attribute names stored on modules (in their __dict__, not in the state_dict).
 _RECORD = "_course_freeze_record"  # on the module freeze() was called on
+_INSIDE = "_course_frozen_inside"  # on every module below it
 _LOCK = "train"  # the instance attribute that shadows nn.Module.train
+_GUARD = "reset_running_stats"  # ... and the one that shadows _NormBase.reset_running_stats
 
 
 class _EvalLock:
@@ -100,6 +123,26 @@ class _EvalLock:
         return f"<train() of {type(self.layer).__name__} locked to eval mode by course_utils.freeze>"
 
 
+class _StatsGuard:
+    """Stands in for a locked normalization layer's ``reset_running_stats``: refuses.
+
+    A reset would replace the pretrained statistics with mean 0 and variance 1,
+    and a layer locked in eval mode never re-estimates them.
+    """
+
+    def __init__(self, layer: nn.Module):
+        self.layer = layer
+
+    def __call__(self) -> None:
+        raise RuntimeError(
+            f"this {type(self.layer).__name__} is frozen by course_utils.freeze: its running "
+            "statistics are part of the pretrained backbone, and in eval mode it would never "
+            "re-estimate them after a reset (torch.optim.swa_utils.update_bn, for one, resets "
+            "every BatchNorm it finds). Call unfreeze() on the frozen module first if you "
+            "really want new statistics"
+        )
+
+
 def _is_locked(layer: nn.Module) -> bool:
     return isinstance(layer.__dict__.get(_LOCK), _EvalLock)
 
@@ -107,13 +150,26 @@ def _is_locked(layer: nn.Module) -> bool:
 def _lock(layer: nn.Module) -> None:
     if not _is_locked(layer):
         object.__setattr__(layer, _LOCK, _EvalLock(layer))
+        if isinstance(layer, NORM_WITH_STATS):
+            object.__setattr__(layer, _GUARD, _StatsGuard(layer))
     layer.training = False
 
 
-def _unlock(layer: nn.Module, training: bool) -> None:
-    if _is_locked(layer):
-        del layer.__dict__[_LOCK]
-    layer.training = training
+def _unlock_layers(root: nn.Module, names: set[str]) -> None:
+    """Unlock the layers of ``root`` named in ``names``: each takes its parent's mode.
+
+    ``root`` itself (name ``""``) keeps its current mode. Parents come before
+    their children in ``named_modules()``, so a parent's mode is settled first.
+    """
+    modules = dict(root.named_modules())
+    for name, layer in modules.items():
+        if name not in names:
+            continue
+        for attribute, kind in ((_LOCK, _EvalLock), (_GUARD, _StatsGuard)):
+            if isinstance(layer.__dict__.get(attribute), kind):
+                del layer.__dict__[attribute]
+        if name:
+            layer.training = modules[name.rpartition(".")[0]].training
 
 
 def _to_lock(module: nn.Module, keep_eval: str) -> list[str]:
@@ -125,7 +181,11 @@ def _to_lock(module: nn.Module, keep_eval: str) -> list[str]:
 
 
 def is_frozen(module: nn.Module) -> bool:
-    """True if :func:`freeze` was called on ``module`` itself (and not undone)."""
+    """True if :func:`freeze` was called on ``module`` itself and not undone by :func:`unfreeze`.
+
+    Turning ``requires_grad`` back on by hand does not undo a freeze (the modes
+    stay locked), so it does not change this answer either.
+    """
     check_module(module, "module")
     return _RECORD in module.__dict__
 
@@ -194,16 +254,17 @@ def freeze(module: M, keep_eval: str = "all") -> M:
         record = {
             "requires_grad": {n: p.requires_grad for n, p in module.named_parameters()},
             "locked": [],
-            "training": {n: m.training for n, m in module.named_modules()},
         }
         object.__setattr__(module, _RECORD, record)
+    for name, sub in module.named_modules():
+        if name:
+            object.__setattr__(sub, _INSIDE, True)
     for p in module.parameters():
         p.requires_grad_(False)
         p.grad = None  # a stale gradient would still move it on optimizer.step()
     wanted = _to_lock(module, keep_eval)
-    for name in record["locked"]:
-        if name not in wanted:  # switching to a weaker keep_eval: back to the mode before freezing
-            _unlock(module.get_submodule(name), record["training"].get(name, True))
+    # switching to a weaker keep_eval: the layers no longer locked follow their parent
+    _unlock_layers(module, set(record["locked"]) - set(wanted))
     for name in wanted:
         _lock(module.get_submodule(name))
     record["locked"] = wanted
@@ -214,36 +275,35 @@ def unfreeze(module: M) -> M:
     """Undo :func:`freeze` on ``module`` and on every frozen submodule inside it.
 
     Parameters get back the ``requires_grad`` they had before freezing, and the
-    locked layers follow ``.train()``/``.eval()`` again. They start in the mode of
-    the module's parent (train mode after ``freeze(model.features); model.train()``),
-    or, for a module frozen on its own, in the mode they had before freezing. A
-    module that is not frozen is returned unchanged, so calling this twice is
-    harmless.
+    locked layers follow ``.train()``/``.eval()`` again. Unfreezing changes no
+    mode by itself: every unlocked layer takes the mode of the layer it sits in,
+    and ``module`` keeps its own (eval mode, if it was locked), so the model is
+    never left with a part in train mode inside a model in eval mode. The next
+    ``model.train()`` or ``model.eval()`` sets the mode as usual. A module that
+    is not frozen is returned unchanged, so calling this twice is harmless.
 
     Raises:
         TypeError: if ``module`` is not an ``nn.Module``.
+        ValueError: if ``module`` is a layer *inside* a frozen module: unfreezing
+            a part of a frozen module would leave the rest of it half locked;
+            unfreeze the module that was passed to :func:`freeze` instead.
     """
     check_module(module, "module")
-    for owner in list(module.modules()):  # outer modules first, so inner records win
-        record = owner.__dict__.pop(_RECORD, None)
-        if record is None:
-            continue
+    if module.__dict__.get(_INSIDE):
+        raise ValueError(
+            f"this {type(module).__name__} is a layer inside a module frozen with freeze(), "
+            "not the frozen module itself; call unfreeze() on the module you passed to freeze() "
+            "(for example model.features), or on a module that contains it"
+        )
+    owners = [m for m in module.modules() if _RECORD in m.__dict__]  # outer modules first
+    if not owners:
+        return module
+    for owner in owners:  # inner records come later and win
         params = dict(owner.named_parameters())
-        for name, flag in record["requires_grad"].items():
+        for name, flag in owner.__dict__.pop(_RECORD)["requires_grad"].items():
             if name in params:
                 params[name].requires_grad_(flag)
-        parent = _parent_training(module, owner)
-        for name in record["locked"]:
-            before = record["training"].get(name, True)
-            _unlock(owner.get_submodule(name), before if parent is None else parent)
+    _unlock_layers(module, {name for name, m in module.named_modules() if _is_locked(m)})
+    for sub in module.modules():
+        sub.__dict__.pop(_INSIDE, None)
     return module
-
-
-def _parent_training(root: nn.Module, owner: nn.Module) -> bool | None:
-    """The mode of ``owner``'s parent inside ``root``, or None if ``owner`` is ``root``."""
-    if owner is root:
-        return None
-    for parent in root.modules():
-        if any(child is owner for child in parent.children()):
-            return parent.training
-    return None

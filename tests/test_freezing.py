@@ -360,3 +360,90 @@ def test_eval_still_works_and_train_returns_the_layer():
     assert model.features[1].train() is model.features[1]
     model.eval()
     assert not any(m.training for m in model.modules())
+
+
+def test_unfreeze_never_leaves_a_part_in_train_mode_inside_a_model_in_eval_mode():
+    model = make_model()
+    model.train()
+    freeze(model.features)
+    model.eval()
+    unfreeze(model.features)
+    assert not any(m.training for m in model.modules()), "unfreezing must not switch any mode"
+    x = batch()[0]
+    with torch.no_grad():
+        assert torch.equal(model(x), model(x)), "inference stays deterministic after unfreeze"
+    model.train()
+    assert all(m.training for m in model.modules()), "the next model.train() sets every layer again"
+
+
+def test_unfreezing_from_the_parent_gives_the_layers_the_parents_mode():
+    model = make_model()
+    freeze(model.features)
+    model.train()
+    unfreeze(model)
+    assert all(m.training for m in model.modules())
+    freeze(model.features)
+    model.eval()
+    unfreeze(model)
+    assert not any(m.training for m in model.modules())
+
+
+def test_unfreeze_of_a_layer_inside_a_frozen_module_raises():
+    model = make_model()
+    freeze(model.features)
+    with pytest.raises(ValueError, match="inside a module frozen with freeze"):
+        unfreeze(model.features[1])
+    assert is_frozen(model.features) and not model.features[1].weight.requires_grad
+    unfreeze(model.features)
+    assert unfreeze(model.features[1]) is model.features[1]  # no longer inside a frozen module
+
+
+def test_a_weaker_keep_eval_lets_the_unlocked_layers_follow_their_parent():
+    model = make_model()
+    model.train()
+    freeze(model.features)  # the Dropout2d was in train mode before freezing
+    model.eval()
+    freeze(model.features, keep_eval="norm")
+    assert not model.features[4].training, "the unlocked Dropout2d takes its parent's (eval) mode"
+    model.train()
+    assert model.features[4].training and not model.features[1].training
+
+
+def test_requires_grad_by_hand_does_not_undo_the_freeze():
+    model = make_model()
+    freeze(model.features)
+    model.features.requires_grad_(True)
+    model.train()
+    assert is_frozen(model.features) and not any(m.training for m in model.features.modules())
+    unfreeze(model.features)
+    assert not is_frozen(model.features)
+
+
+def test_resetting_frozen_statistics_raises_instead_of_wiping_them():
+    model = make_model()
+    x = batch()[0]
+    model.train()
+    with torch.no_grad():
+        model(x)  # statistics that are not the 0/1 defaults
+    freeze(model.features)
+    before = stats(model.features)
+    with pytest.raises(RuntimeError, match="update_bn, for one, resets"):
+        torch.optim.swa_utils.update_bn([x], model)
+    assert same(before, stats(model.features)), "the pretrained statistics survive"
+    with pytest.raises(RuntimeError, match="frozen by course_utils.freeze"):
+        copy.deepcopy(model).features[1].reset_running_stats()
+    loaded = pickle.loads(pickle.dumps(model))
+    with pytest.raises(RuntimeError, match="frozen by course_utils.freeze"):
+        loaded.features[6].reset_running_stats()
+    unfreeze(model.features)
+    torch.optim.swa_utils.update_bn([x], model)  # allowed again once unfrozen
+    assert not same(before, stats(model.features))
+
+
+def test_norm_only_freeze_guards_the_statistics_too_and_none_does_not():
+    model = make_model()
+    freeze(model.features, keep_eval="norm")
+    with pytest.raises(RuntimeError):
+        model.features[1].reset_running_stats()
+    freeze(model.features, keep_eval="none")
+    model.features[1].reset_running_stats()  # weights only: the statistics are not protected
