@@ -1,4 +1,4 @@
-"""The notebook 08 checkers accept correct answers and explain typical mistakes."""
+"""The notebook 08 checkers accept correct answers and reject each classic mistake with a reason."""
 
 from __future__ import annotations
 
@@ -7,42 +7,97 @@ import torch
 from torch import nn
 
 from course_utils.exercises import nb08
-from course_utils.freezing import freeze
+from course_utils.freezing import freeze, unfreeze
 
 # ---------------------------------------------------------------------------
-# Exercise 1: keep_backbone_eval
+# Exercise 8.1: train_unfrozen
 # ---------------------------------------------------------------------------
 
 
-def keep_backbone_eval(model):
+def _all_frozen(module):
+    params = list(module.parameters())
+    return bool(params) and not any(p.requires_grad for p in params)
+
+
+def train_unfrozen(model):
+    model.train()
+    for module in model.modules():
+        if _all_frozen(module):
+            module.eval()
+
+
+def train_unfrozen_recursive(model):
+    """Another correct answer: walk the tree, stop at frozen parts."""
+
+    def visit(module):
+        if _all_frozen(module):
+            module.eval()
+            return
+        module.training = True
+        for child in module.children():
+            visit(child)
+
+    visit(model)
+
+
+def hard_coded_features(model):
+    """The notebook's two-part answer: it assumes a model.features."""
     model.train()
     model.features.eval()
 
 
-def keep_with_library(model):
-    freeze(model.features)
+def hard_coded_backbone(model):
+    """Right for one split only: the block fine-tunes in the checker's first split."""
     model.train()
-
-
-def bn_only(model):
-    """The old recipe: only the backbone's BatchNorm in eval, its dropout still drops."""
-    model.train()
-    for m in model.features.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.eval()
-
-
-def bn_and_dropout_only(model):
-    """Misses the custom layer that reads self.training."""
-    model.train()
-    for m in model.features.modules():
-        if isinstance(m, (nn.BatchNorm2d, nn.Dropout2d)):
-            m.eval()
+    model.backbone.eval()
 
 
 def wrong_order(model):
-    model.features.eval()
-    model.train()  # undoes the line above
+    for module in model.modules():
+        if _all_frozen(module):
+            module.eval()
+    model.train()  # undoes the loop
+
+
+def own_parameters_only(model):
+    """Looks at each layer's own weights: the stem's dropout and noise layer have none."""
+    model.train()
+    for module in model.modules():
+        own = list(module.parameters(recurse=False))
+        if own and not any(p.requires_grad for p in own):
+            module.eval()
+
+
+def no_weights_counts_as_frozen(model):
+    """The empty edge case: a layer without parameters is 'all frozen' by all([])."""
+    model.train()
+    for module in model.modules():
+        if all(not p.requires_grad for p in module.parameters()):
+            module.eval()
+
+
+def top_level_only(model):
+    model.train()
+    for child in model.children():
+        if _all_frozen(child):
+            child.eval()
+
+
+def batchnorm_only(model):
+    model.train()
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d) and _all_frozen(module):
+            module.eval()
+
+
+def batchnorm_and_dropout_only(model):
+    """A list of layer types misses the custom layer that reads self.training."""
+    model.train()
+    for module in model.modules():
+        if isinstance(module, (nn.BatchNorm2d, nn.Dropout2d)):
+            parent_frozen = any(_all_frozen(m) and module in m.modules() for m in model.modules())
+            if parent_frozen:
+                module.eval()
 
 
 def whole_model_eval(model):
@@ -53,172 +108,234 @@ def plain_train(model):
     model.train()
 
 
-def every_bn_eval(model):
+def leaves_the_model_flag_off(model):
+    model.eval()
+    for child in model.children():
+        train_unfrozen(child)
+
+
+def changes_requires_grad(model):
+    train_unfrozen(model)
+    model.requires_grad_(True)
+
+
+def resets_frozen_statistics(model):
+    train_unfrozen(model)
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm) and _all_frozen(module):
+            module.reset_running_stats()
+
+
+def freezes_with_the_library_and_forgets(model):
+    """freeze() locks the parts once, but never unlocks a part that is no longer frozen."""
+    for module in model.modules():
+        if _all_frozen(module):
+            freeze(module)
     model.train()
-    model.features.eval()
-    for m in model.modules():
-        if isinstance(m, nn.modules.batchnorm._BatchNorm):
-            m.eval()
 
 
-def backbone_eval_without_train(model):
-    model.features.eval()  # the head keeps whatever mode it had
-
-
-def unfreezes_weights(model):
-    keep_backbone_eval(model)
-    model.features.requires_grad_(True)
-
-
-@pytest.mark.parametrize("solution", [keep_backbone_eval, keep_with_library])
-def test_keep_backbone_eval_correct_passes(solution, capsys):
+@pytest.mark.parametrize("solution", [train_unfrozen, train_unfrozen_recursive])
+def test_train_unfrozen_correct_passes(solution, capsys):
     assert nb08.check_exercise_1(solution).passed
-    assert "✅ Exercise 1" in capsys.readouterr().out
+    assert "✅ Exercise 8.1 (train_unfrozen) passed" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize(
-    ("wrong", "says"),
-    [
-        (bn_only, "features.4 (Dropout2d), features.7 (_Jitter) are in train mode"),
-        (bn_and_dropout_only, "features.7 (_Jitter) is in train mode"),
-        (wrong_order, "backbone's BatchNorm layers features.1, features.6 are in train mode"),
-        (whole_model_eval, "dropout is off while the new head trains"),
-        (plain_train, "backbone's BatchNorm layers features.1, features.6 are in train mode"),
-        (every_bn_eval, "the head is new"),
-        (backbone_eval_without_train, "a model in eval mode: the head's"),
-        (unfreezes_weights, "require grad again"),
-        ("keep_backbone_eval", "expected a function"),
-    ],
-)
-def test_keep_backbone_eval_mistakes_fail_with_a_reason(wrong, says, capsys):
+TRAIN_UNFROZEN_MISTAKES = [
+    (hard_coded_features, "your code raised AttributeError"),
+    (hard_coded_backbone, "backbone.block.1 (BatchNorm2d) is in eval mode, but its weights train"),
+    (wrong_order, "backbone.stem.1 (BatchNorm2d) is in train mode, although every weight of the part"),
+    (own_parameters_only, "backbone.stem.4 (Dropout2d), backbone.stem.5 (_Jitter) are in train mode inside a frozen part"),
+    (no_weights_counts_as_frozen, "head.4 (Dropout) is in eval mode, so dropout is off in a part that trains"),
+    (top_level_only, "only the stem frozen (the block and the head fine-tune), called on a model in eval mode: "
+                     "backbone.stem.1 (BatchNorm2d) is in train mode"),
+    (batchnorm_only, "backbone.stem.4 (Dropout2d), backbone.stem.5 (_Jitter) are in train mode"),
+    (batchnorm_and_dropout_only, "backbone.stem.5 (_Jitter) is in train mode inside a frozen part"),
+    (whole_model_eval, "the model itself reports eval mode"),
+    (plain_train, "backbone.stem.1 (BatchNorm2d) is in train mode"),
+    (leaves_the_model_flag_off, "the model itself reports eval mode (its training flag is False)"),
+    (changes_requires_grad, "the call changed which parameters require grad"),
+    (resets_frozen_statistics, "the call changed the BatchNorm running statistics"),
+    (freezes_with_the_library_and_forgets, "gradual unfreezing (the whole backbone frozen for the first epoch, then the "
+                                           "block's weights unfrozen, and your function called again on the same model): "
+                                           "backbone.block.1 (BatchNorm2d) is in eval mode, but its weights train"),
+    ("train_unfrozen", "expected a function"),
+]
+
+
+@pytest.mark.parametrize(("wrong", "says"), TRAIN_UNFROZEN_MISTAKES)
+def test_train_unfrozen_mistakes_fail_with_a_reason(wrong, says, capsys):
     result = nb08.check_exercise_1(wrong)
     out = capsys.readouterr().out
     assert not result.passed
-    assert says in result.message
+    assert says in result.message, result.message
     assert "Hint:" in out and "Traceback" not in out
 
 
 # ---------------------------------------------------------------------------
-# Exercise 2: TransferModel
+# Exercise 8.2: FrozenBackbone
 # ---------------------------------------------------------------------------
 
 
-class TransferModel(nn.Module):
-    def __init__(self, features, head):
+class FrozenBackbone(nn.Module):
+    def __init__(self, backbone):
         super().__init__()
-        self.features, self.head = features, head
-        self.features.requires_grad_(False)
+        self.backbone = backbone
+        backbone.requires_grad_(False)
+        self.eval()
 
     def forward(self, x):
-        return self.head(self.features(x))
+        return self.backbone(x)
 
     def train(self, mode=True):
-        super().train(mode)
-        self.features.eval()
+        return super().train(False)
+
+
+class LibraryFrozenBackbone(nn.Module):
+    """Another correct answer: the course's freeze() on the wrapper."""
+
+    def __init__(self, backbone):
+        super().__init__()
+        self.backbone = backbone
+        freeze(self)
+
+    def forward(self, x):
+        return self.backbone(x)
+
+
+class ColleaguesVersion(nn.Module):
+    """The exercise's starting point: eval once, in the constructor."""
+
+    def __init__(self, backbone):
+        super().__init__()
+        self.backbone = backbone.requires_grad_(False).eval()
+        self.training = False
+
+    def forward(self, x):
+        return self.backbone(x)
+
+
+class NoInitialEval(nn.Module):
+    """Overrides train() but never calls it: the backbone keeps the mode it came in."""
+
+    def __init__(self, backbone):
+        super().__init__()
+        self.backbone = backbone.requires_grad_(False)
+
+    def forward(self, x):
+        return self.backbone(x)
+
+    def train(self, mode=True):
+        return super().train(False)
+
+
+class OverridesEval(FrozenBackbone):
+    """eval() is never called by a parent's train(): the parent calls train(mode)."""
+
+    def train(self, mode=True):
+        return nn.Module.train(self, mode)
+
+    def eval(self):
+        return nn.Module.train(self, False)
+
+
+class WrapperFlagFollows(FrozenBackbone):
+    """The backbone stays in eval, but the wrapper reports train mode."""
+
+    def train(self, mode=True):
+        nn.Module.train(self, mode)
+        self.backbone.eval()
         return self
 
 
-class LibraryTransferModel(TransferModel):
-    def __init__(self, features, head):
-        super().__init__(features, head)
-        freeze(self.features)
-
+class ForgetsReturn(FrozenBackbone):
     def train(self, mode=True):
-        return nn.Module.train(self, mode)
+        super().train(mode)
 
 
-class ClosureTransferModel(nn.Module):
-    """The old hint: a closure stored on the backbone instance."""
-
-    def __init__(self, features, head):
-        super().__init__()
-        self.features, self.head = features, head
-        features.requires_grad_(False)
-
-        def train(mode=True):
-            nn.Sequential.train(features, False)
-            return features
-
-        features.train = train
-
-    def forward(self, x):
-        return self.head(self.features(x))
+class RenamesMode(FrozenBackbone):
+    def train(self, flag=True):
+        return nn.Module.train(self, False)
 
 
-class ModelClosureTransferModel(nn.Module):
-    """A closure over self stored on the instance: a deepcopy calls it on the ORIGINAL."""
-
-    def __init__(self, features, head):
-        super().__init__()
-        self.features, self.head = features, head
-        features.requires_grad_(False)
-
-        def train(mode=True):
-            nn.Module.train(self, mode)
-            self.features.eval()
-            return self
-
-        self.train = train
-
-    def forward(self, x):
-        return self.head(self.features(x))
-
-
-class NoOverride(TransferModel):
-    def __init__(self, features, head):
-        super().__init__(features, head)
-        self.features.eval()
-
-    def train(self, mode=True):
-        return nn.Module.train(self, mode)
-
-
-class BnOnlyOverride(TransferModel):
+class BatchNormOnly(FrozenBackbone):
     def train(self, mode=True):
         nn.Module.train(self, mode)
-        for m in self.features.modules():
+        self.training = False
+        for m in self.backbone.modules():
             if isinstance(m, nn.BatchNorm2d):
                 m.eval()
         return self
 
 
-class ForgetsReturn(TransferModel):
+class KeepsWeightsTrainable(FrozenBackbone):
+    def __init__(self, backbone):
+        super().__init__(backbone)
+        backbone.requires_grad_(True)
+
+
+class WrapsInAContainer(FrozenBackbone):
+    def __init__(self, backbone):
+        super().__init__(nn.Sequential(backbone))
+
+
+class ResetsStatistics(FrozenBackbone):
+    def __init__(self, backbone):
+        super().__init__(backbone)
+        for m in backbone.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.reset_running_stats()
+
+
+class ClosureOnTheBackbone(nn.Module):
+    """A closure stored on the backbone instance: a deepcopy calls it on the ORIGINAL."""
+
+    def __init__(self, backbone):
+        super().__init__()
+        self.backbone = backbone.requires_grad_(False)
+
+        def train(mode=True):
+            nn.Module.train(backbone, False)
+            return backbone
+
+        backbone.train = train
+        self.training = False
+        backbone.train()
+
+    def forward(self, x):
+        return self.backbone(x)
+
     def train(self, mode=True):
-        super().train(mode)
+        return super().train(False)
 
 
-class IgnoresMode(TransferModel):
-    def train(self, mode=True):
-        nn.Module.train(self, True)
-        self.features.eval()
-        return self
+class LambdaOnTheWrapper(nn.Module):
+    """A lambda that refers to no object survives deepcopy, but not pickling."""
+
+    def __init__(self, backbone):
+        super().__init__()
+        self.backbone = backbone.requires_grad_(False)
+        self.train = lambda mode=True: nn.Module.train(self, False)
+        self.train()
+
+    def forward(self, x):
+        return self.backbone(x)
 
 
-class AlwaysEval(TransferModel):
-    def train(self, mode=True):
-        return nn.Module.train(self, False)
+class HookKeepsEval(FrozenBackbone):
+    """Right for copies (the hook gets the module it runs on), but a local function cannot be pickled."""
+
+    def __init__(self, backbone):
+        super().__init__(backbone)
+
+        def keep_eval(module, args):
+            module.backbone.eval()
+
+        self.register_forward_pre_hook(keep_eval)
 
 
-class NoRequiresGrad(TransferModel):
-    def __init__(self, features, head):
-        nn.Module.__init__(self)
-        self.features, self.head = features, head
-
-
-class FreezesEverything(TransferModel):
-    def __init__(self, features, head):
-        super().__init__(features, head)
-        self.head.requires_grad_(False)
-
-
-class Wrapped(TransferModel):
-    def __init__(self, features, head):
-        super().__init__(nn.Sequential(features), head)
-
-
-class PatchesTheClass(TransferModel):
-    def __init__(self, features, head):
-        super().__init__(features, head)
+class PatchesTheClass(FrozenBackbone):
+    def __init__(self, backbone):
+        super().__init__(backbone)
         original = nn.BatchNorm2d.train
 
         def train(self, mode=True):
@@ -227,34 +344,40 @@ class PatchesTheClass(TransferModel):
         nn.BatchNorm2d.train = train
 
 
-def test_transfer_model_correct_passes(capsys):
-    for solution in (TransferModel, LibraryTransferModel):
-        assert nb08.check_exercise_2(solution).passed
-        assert "✅ Exercise 2" in capsys.readouterr().out
+@pytest.mark.parametrize("solution", [FrozenBackbone, LibraryFrozenBackbone])
+def test_frozen_backbone_correct_passes(solution, capsys):
+    assert nb08.check_exercise_2(solution).passed
+    assert "✅ Exercise 8.2 (FrozenBackbone) passed" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize(
-    ("wrong", "says"),
-    [
-        (ModelClosureTransferModel, "switched the ORIGINAL model's layers to train mode"),
-        (ClosureTransferModel, "Can't pickle local object"),
-        (NoOverride, "Calling .eval() once in the constructor is not enough"),
-        (BnOnlyOverride, "features.4 (Dropout2d), features.7 (_Jitter) are in train mode"),
-        (ForgetsReturn, "model.train() returned NoneType, not the model"),
-        (IgnoresMode, "your train() must pass its mode argument on"),
-        (AlwaysEval, "the head's Dropout (head.4) is in eval mode"),
-        (NoRequiresGrad, "some backbone parameters still require grad"),
-        (FreezesEverything, "the head's parameters were frozen too"),
-        (Wrapped, "must keep the two parts as self.features and self.head"),
-        (TransferModel(nn.Sequential(), nn.Sequential()), "pass the class TransferModel itself"),
-        (42, "expected a class derived from nn.Module"),
-    ],
-)
-def test_transfer_model_mistakes_fail_with_a_reason(wrong, says, capsys):
+FROZEN_BACKBONE_MISTAKES = [
+    # the bug the exercise starts from
+    (ColleaguesVersion, "after model.train(): 0.backbone.stem.1 (BatchNorm2d), 0.backbone.block.1 (BatchNorm2d) "
+                        "are in train mode, although every weight of the part around it is frozen"),
+    (NoInitialEval, "right after FrozenBackbone(backbone), the FrozenBackbone itself (NoInitialEval), "
+                    "backbone (Sequential), backbone.stem (Sequential), backbone.stem.0 (Conv2d), 10 more are in train mode"),
+    (OverridesEval, "after model.train(): 0.backbone.stem.1 (BatchNorm2d), 0.backbone.block.1 (BatchNorm2d) are in train"),
+    (WrapperFlagFollows, "0 (WrapperFlagFollows) is in train mode inside a frozen part"),
+    (ForgetsReturn, "its .train() returned NoneType, not the FrozenBackbone"),
+    (RenamesMode, "keep that name"),
+    (BatchNormOnly, "0.backbone.stem.4 (Dropout2d), 0.backbone.stem.5 (_Jitter) are in train mode"),
+    (KeepsWeightsTrainable, "still require grad"),
+    (WrapsInAContainer, "the same object, not a copy or a container around it"),
+    (ResetsStatistics, "changed the backbone's running statistics"),
+    (ClosureOnTheBackbone, "after copy.deepcopy(model) and .train() on the copy: 0.backbone.stem.1 (BatchNorm2d)"),
+    (LambdaOnTheWrapper, "does something stored on the object still refer to the original?"),
+    (HookKeepsEval, "a function defined inside another function is registered as a hook on it (0)"),
+    (FrozenBackbone(nn.Sequential()), "pass the class FrozenBackbone itself"),
+    (42, "expected a class derived from nn.Module"),
+]
+
+
+@pytest.mark.parametrize(("wrong", "says"), FROZEN_BACKBONE_MISTAKES)
+def test_frozen_backbone_mistakes_fail_with_a_reason(wrong, says, capsys):
     result = nb08.check_exercise_2(wrong)
     out = capsys.readouterr().out
     assert not result.passed
-    assert says in result.message
+    assert says in result.message, result.message
     assert "Hint:" in out and "Traceback" not in out
 
 
@@ -270,13 +393,31 @@ def test_patching_the_batchnorm_class_is_caught(capsys):
         if "train" in vars(nn.BatchNorm2d):
             del nn.BatchNorm2d.train
     assert not result.passed
-    assert "you changed a torch class" in result.message
+    assert "a torch class (such as nn.BatchNorm2d or nn.Sequential) was changed" in result.message
+
+
+def test_no_message_or_hint_contains_code(capsys):
+    """Failure messages say what happened, not what to type."""
+    for wrong, _ in TRAIN_UNFROZEN_MISTAKES:
+        nb08.check_exercise_1(wrong)
+    for wrong, _ in FROZEN_BACKBONE_MISTAKES:
+        nb08.check_exercise_2(wrong)
+    out = capsys.readouterr().out
+    for code in ("super().", "def ", "return self", ".eval()\n", "requires_grad_(", "for module in", "self.train"):
+        assert code not in out, code
 
 
 def test_checkers_do_not_move_the_callers_random_stream():
     torch.manual_seed(0)
     expected = torch.rand(3)
     torch.manual_seed(0)
-    nb08.check_exercise_1(keep_backbone_eval)
-    nb08.check_exercise_2(TransferModel)
+    nb08.check_exercise_1(train_unfrozen)
+    nb08.check_exercise_2(FrozenBackbone)
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_the_library_answer_can_be_undone():
+    backbone = nn.Sequential(nn.Linear(2, 2), nn.BatchNorm1d(2))
+    wrapper = LibraryFrozenBackbone(backbone)
+    unfreeze(wrapper)
+    assert all(p.requires_grad for p in backbone.parameters())

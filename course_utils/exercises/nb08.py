@@ -1,19 +1,23 @@
 """Checkers for notebook 08 · transfer learning: freezing is not eval mode.
 
-* :func:`check_exercise_1`: ``keep_backbone_eval(model)``, called at the start
-  of every epoch instead of ``model.train()`` (as ``fit(..., set_train_mode=...)``
-  does): the new head trains, the frozen backbone is in eval mode *as a whole*
-  (BatchNorm, dropout and any custom layer that reads ``self.training``).
-* :func:`check_exercise_2`: ``TransferModel(features, head)``, an ``nn.Module``
-  subclass whose ``train()`` keeps the frozen backbone in eval mode, in a way that
-  survives ``copy.deepcopy`` and pickling (an overridden method, not a closure
-  stored on the instance).
+* :func:`check_exercise_1`: ``train_unfrozen(model)``, called at the start of
+  every epoch instead of ``model.train()``, for *partial* fine-tuning: every
+  part of the model whose weights are all frozen (``requires_grad=False``) goes
+  to eval mode as a whole, everything else to train mode. Checked on a model
+  with another layout than the notebook's (``backbone.stem``, ``backbone.block``,
+  ``head``) and several splits between frozen and trainable parts.
+* :func:`check_exercise_2`: ``FrozenBackbone(backbone)``, a wrapper module that
+  keeps a pretrained backbone frozen and in eval mode whatever calls
+  ``.train()``, in any model it is put in, through ``copy.deepcopy``, pickling
+  and ``load_state_dict``.
 
-Both are checked on a hidden model with a ``features`` backbone (two
-``BatchNorm2d``, a ``Dropout2d`` and a custom noise layer) and a ``head`` that has a
-``BatchNorm1d`` and a ``Dropout`` of its own: the head's BatchNorm is new and must
-keep learning. The checkers build everything inside a forked random number
-generator, so they do not change the random numbers the rest of the notebook sees.
+The hidden backbones have two ``BatchNorm2d``, a ``Dropout2d`` and a custom
+noise layer that reads ``self.training``; the heads have a ``BatchNorm1d`` and a
+``Dropout`` of their own (new layers that must keep learning). Failure messages
+say what the answer did (the observed modes, statistics, copies) and what was
+expected, never the code. The checkers build everything inside a forked random
+number generator, so they do not change the random numbers the rest of the
+notebook sees.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from __future__ import annotations
 import copy
 import inspect
 import pickle
+import types
+from collections import OrderedDict
 from collections.abc import Callable
 
 import torch
@@ -44,19 +50,28 @@ class _Jitter(nn.Module):
         return x + 0.1 * torch.randn_like(x) if self.training else x
 
 
-def _backbone() -> nn.Sequential:
+def _stem() -> nn.Sequential:
     return nn.Sequential(
         nn.Conv2d(1, 4, 3, padding=1),
         nn.BatchNorm2d(4),
         nn.ReLU(),
         nn.MaxPool2d(2),
         nn.Dropout2d(0.3),
+        _Jitter(),
+    )
+
+
+def _block() -> nn.Sequential:
+    return nn.Sequential(
         nn.Conv2d(4, 6, 3, padding=1),
         nn.BatchNorm2d(6),
-        _Jitter(),
         nn.ReLU(),
         nn.MaxPool2d(2),
     )
+
+
+def _backbone() -> nn.Sequential:
+    return nn.Sequential(OrderedDict(stem=_stem(), block=_block()))
 
 
 def _head() -> nn.Sequential:
@@ -70,31 +85,25 @@ def _head() -> nn.Sequential:
     )
 
 
-class _Transfer(nn.Module):
-    """A pretrained-style backbone (``features``) with a new ``head`` for 3 classes."""
+class _Staged(nn.Module):
+    """A pretrained-style ``backbone`` (a ``stem`` and a ``block``) and a new ``head``."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.features = _backbone()
+        self.backbone = _backbone()
         self.head = _head()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
+        return self.head(self.backbone(x))
 
 
-def _warm_up(features: nn.Module) -> nn.Module:
-    """Running statistics estimated on 'old' data, so any drift is visible."""
-    features.train()
+def _warm_up(backbone: nn.Module) -> nn.Module:
+    """Running statistics estimated on 'old' data, so any drift or reset is visible."""
+    backbone.train()
     with torch.no_grad():
         for _ in range(20):
-            features(torch.rand(32, 1, 8, 8))
-    return features.eval()
-
-
-def _pretrained() -> _Transfer:
-    model = _Transfer()
-    _warm_up(model.features)
-    return model.eval()
+            backbone(torch.rand(32, 1, 8, 8))
+    return backbone.eval()
 
 
 def _new_data() -> tuple[torch.Tensor, torch.Tensor]:
@@ -106,61 +115,88 @@ def _params(module: nn.Module) -> list[torch.Tensor]:
     return [p.detach().clone() for p in module.parameters()]
 
 
-def _bn_in(module: nn.Module) -> list[tuple[str, nn.Module]]:
-    return [(name, m) for name, m in module.named_modules() if isinstance(m, _BN)]
+def _requires_grad(module: nn.Module) -> dict[str, bool]:
+    return {name: p.requires_grad for name, p in module.named_parameters()}
 
 
-def _named(prefix: str, name: str, module: nn.Module) -> str:
-    return f"{prefix}.{name} ({type(module).__name__})" if name else f"{prefix} ({type(module).__name__})"
+def _named(name: str, module: nn.Module, root: str = "the model itself") -> str:
+    return f"{name or root} ({type(module).__name__})"
 
 
-def _random_in_train(module: nn.Module) -> bool:
+def _listing(names: list[str], modules: dict[str, nn.Module], most: int = 4, root: str = "the model itself") -> str:
+    shown = [_named(n, modules[n], root) for n in names[:most]]
+    if len(names) > most:
+        shown.append(f"{len(names) - most} more")
+    return ", ".join(shown)
+
+
+def _is_random(module: nn.Module) -> bool:
     """Dropout layers and custom layers (classes not from torch.nn): they may read self.training."""
     return isinstance(module, nn.modules.dropout._DropoutNd) or not type(module).__module__.startswith("torch.nn")
 
 
-def _wrong_modes(model: nn.Module) -> str:
-    """'' if the whole backbone is in eval and every head layer in train mode, else what is wrong."""
-    train_bn = [f"features.{n}" for n, m in _bn_in(model.features) if m.training]
-    if train_bn:
-        return (
-            f"the backbone's BatchNorm layers {', '.join(train_bn)} are in train mode, so their "
-            "running statistics would drift towards the new data"
+def _frozen_parts(model: nn.Module) -> set[str]:
+    """Names of every module whose parameters (its layers' included) all have requires_grad=False,
+    and of everything inside such a module: the parts that belong in eval mode."""
+    frozen: set[str] = set()
+    for name, module in model.named_modules():
+        params = list(module.parameters())
+        if params and not any(p.requires_grad for p in params):
+            frozen |= {sub for sub, _ in module.named_modules(prefix=name)}
+    return frozen
+
+
+def _wrong_modes(model: nn.Module, frozen: set[str], where: str = "") -> str:
+    """'' if exactly the ``frozen`` modules are in eval mode, else what is wrong, worst first."""
+    modules = dict(model.named_modules())
+    in_train = [n for n in modules if n in frozen and modules[n].training]
+    in_eval = [n for n in modules if n not in frozen and not modules[n].training]
+    prefix = f"{where}: " if where else ""
+    drifting = [n for n in in_train if isinstance(modules[n], _BN)]
+    if drifting:
+        return prefix + (
+            f"{_listing(drifting, modules)} {'is' if len(drifting) == 1 else 'are'} in train mode, "
+            "although every weight of the part around it is frozen: its running statistics "
+            "would drift towards the new data"
         )
-    busy = [n for n, m in model.features.named_modules() if m.training]
-    if busy:
-        modules = dict(model.features.named_modules())
-        random_ones = [n for n in busy if _random_in_train(modules[n])]
-        shown = [_named("features", n, modules[n]) for n in (random_ones or busy)[:4]]
-        more = len(random_ones or busy) - len(shown)
-        busy = shown + ([f"{more} more"] if more > 0 else [])
-        return (
-            f"{', '.join(busy)} {'is' if len(busy) == 1 else 'are'} in train mode: the backbone's "
-            "BatchNorm is in eval, but its dropout and noise layers still change the features on "
-            "every pass, so the head never sees the same backbone twice. A frozen backbone "
-            "belongs in eval mode as a whole, not only its BatchNorm layers"
+    random_ones = [n for n in in_train if _is_random(modules[n])]
+    if random_ones:
+        return prefix + (
+            f"{_listing(random_ones, modules)} {'is' if len(random_ones) == 1 else 'are'} in train "
+            "mode inside a frozen part: they have no weights of their own, but they still change "
+            "the features on every pass, so the layers after them never see the same input twice. "
+            "A frozen part belongs in eval mode as a whole"
         )
-    dropout_off = [
-        f"head.{n}"
-        for n, m in model.head.named_modules()
-        if isinstance(m, nn.modules.dropout._DropoutNd) and not m.training
-    ]
-    if dropout_off:
-        return (
-            f"the head's Dropout ({', '.join(dropout_off)}) is in eval mode, so dropout is off "
-            "while the new head trains; the head needs train mode, only the backbone eval mode"
+    if in_train:
+        return prefix + (
+            f"{_listing(in_train, modules)} {'is' if len(in_train) == 1 else 'are'} in train mode "
+            "inside a frozen part of the model, which belongs in eval mode as a whole"
         )
-    head_bn = [f"head.{n}" for n, m in _bn_in(model.head) if not m.training]
-    if head_bn:
-        return (
-            f"the head's {', '.join(head_bn)} (BatchNorm1d) is in eval mode: the head is new, "
-            "its BatchNorm must learn its statistics; only the backbone stays in eval mode"
+    if "" in in_eval:
+        return prefix + (
+            "the model itself reports eval mode (its training flag is False) although parts of it "
+            "train; code that asks the model for its mode (a training loop, a logger, a scheduler) "
+            "is told the wrong one. Only the frozen parts belong in eval mode"
         )
-    head_off = [f"head.{n}" for n, m in model.head.named_modules() if not m.training]
-    if head_off:
-        return (
-            f"the head's {', '.join(head_off)} are in eval mode; the new head must train in "
-            "train mode"
+    off = [n for n in in_eval if isinstance(modules[n], nn.modules.dropout._DropoutNd)]
+    if off:
+        return prefix + (
+            f"{_listing(off, modules)} {'is' if len(off) == 1 else 'are'} in eval mode, so dropout "
+            "is off in a part that trains; a layer without weights of its own follows the part "
+            "it sits in"
+        )
+    not_learning = [n for n in in_eval if isinstance(modules[n], _BN)]
+    if not_learning:
+        return prefix + (
+            f"{_listing(not_learning, modules)} {'is' if len(not_learning) == 1 else 'are'} in eval "
+            "mode, but its weights train: a BatchNorm layer that trains must also learn its "
+            "statistics, in train mode"
+        )
+    if in_eval:
+        return prefix + (
+            f"{_listing(in_eval, modules)} {'is' if len(in_eval) == 1 else 'are'} in eval mode, "
+            "but not part of a frozen part of the model: only the parts whose weights are all "
+            "frozen belong in eval mode"
         )
     return ""
 
@@ -184,212 +220,296 @@ def _train(
             optimizer.step()
 
 
-def _backbone_is_fixed(model: nn.Module, X: torch.Tensor) -> str | None:
+def _same_features(module: nn.Module, X: torch.Tensor, what: str) -> str | None:
     with torch.no_grad():
-        if not torch.equal(model.features(X), model.features(X)):
+        if not torch.equal(module(X), module(X)):
             return (
-                "two passes of the same images through the backbone gave different features, "
-                "so something in the backbone is still in train mode"
+                f"two passes of the same images through {what} gave different features, "
+                "so something in it is still in train mode"
             )
     return None
 
 
 # ---------------------------------------------------------------------------
-# Exercise 1: keep_backbone_eval
+# Exercise 8.1: train_unfrozen
 # ---------------------------------------------------------------------------
 
+_SPLITS = {
+    "backbone.stem": "only the stem frozen (the block and the head fine-tune)",
+    "backbone": "the whole backbone frozen (only the head trains)",
+    "": "nothing frozen (everything fine-tunes)",
+}
 
-def check_exercise_1(keep_backbone_eval: Callable[[nn.Module], object]) -> CheckResult:
-    """Check ``keep_backbone_eval(model)``, the per-epoch replacement for ``model.train()``."""
+
+def check_exercise_1(train_unfrozen: Callable[[nn.Module], object]) -> CheckResult:
+    """Check ``train_unfrozen(model)``, the per-epoch replacement for ``model.train()``
+    when only some parts of a model are frozen."""
     with sandbox(_SEED):
-        model = _pretrained()
+        pristine = _Staged()
+        _warm_up(pristine.backbone)
+        pristine.eval()
         X, y = _new_data()
-        for p in model.features.parameters():
-            p.requires_grad_(False)
 
-        def modes_from(prepare: Callable[[], object], what: str) -> Callable[[], object]:
+        def model_with(frozen: str) -> nn.Module:
+            model = copy.deepcopy(pristine)
+            if frozen:
+                model.get_submodule(frozen).requires_grad_(False)
+            return model
+
+        def modes_after(frozen: str, prepare: Callable[[nn.Module], object], start: str) -> Callable[[], object]:
             def check() -> object:
-                prepare()
-                keep_backbone_eval(model)
-                wrong = _wrong_modes(model)
-                return f"called on {what}: {wrong}" if wrong else None
+                model = model_with(frozen)
+                prepare(model)
+                grads, expected = _requires_grad(model), _frozen_parts(model)
+                train_unfrozen(model)
+                where = f"{_SPLITS[frozen]}, called on {start}"
+                wrong = _wrong_modes(model, expected, where)
+                if wrong:
+                    return wrong
+                if _requires_grad(model) != grads:
+                    return (
+                        f"{where}: the call changed which parameters require grad; it should only "
+                        "set modes, the frozen weights are given"
+                    )
+                if not _same(_bn_stats(pristine), _bn_stats(model)):
+                    return (
+                        f"{where}: the call changed the BatchNorm running statistics (they are no "
+                        "longer the pretrained ones); it should only set modes"
+                    )
+                return None
 
             return check
 
-        def mixed_the_wrong_way() -> None:
+        def head_in_eval(model: nn.Module) -> None:
             model.train()
             model.head.eval()
 
+        def gradual_unfreezing() -> object:
+            model = model_with("backbone")
+            train_unfrozen(model)
+            model.backbone.block.requires_grad_(True)  # a later epoch: the block joins the training
+            train_unfrozen(model)
+            wrong = _wrong_modes(model, _frozen_parts(model))
+            if wrong:
+                return (
+                    "gradual unfreezing (the whole backbone frozen for the first epoch, then the "
+                    f"block's weights unfrozen, and your function called again on the same model): {wrong}"
+                )
+            return None
+
         def same_features() -> object:
-            keep_backbone_eval(model)
-            return _backbone_is_fixed(model, X[:16])
+            model = model_with("backbone.stem")
+            train_unfrozen(model)
+            return _same_features(model.backbone.stem, X[:16], "the frozen stem")
 
         def training_run() -> object:
-            model.eval()
-            stats, head_stats = _bn_stats(model.features), _bn_stats(model.head)
+            model = model_with("backbone.stem")
+            trainable = [p for p in model.parameters() if p.requires_grad]
+            pretrained_stats = _bn_stats(pristine.backbone.stem)
+            block_stats, head_stats = _bn_stats(model.backbone.block), _bn_stats(model.head)
             head_params = _params(model.head)
-            _train(model, X, y, keep_backbone_eval, [p for p in model.parameters() if p.requires_grad])
-            if not _same(stats, _bn_stats(model.features)):
+            _train(model, X, y, train_unfrozen, trainable)
+            if not _same(pretrained_stats, _bn_stats(model.backbone.stem)):
                 return (
-                    "during training the backbone's running statistics moved: the backbone "
-                    "must be in eval mode for every training batch"
+                    "after three epochs the frozen stem's running statistics are not the "
+                    "pretrained ones any more: the stem must be in eval mode for every batch"
+                )
+            if _same(block_stats, _bn_stats(model.backbone.block)):
+                return (
+                    "the block fine-tunes, but its BatchNorm2d never updated its statistics in "
+                    "three epochs: a part that trains needs train mode"
                 )
             if _same(head_stats, _bn_stats(model.head)):
-                return "the head's BatchNorm1d never updated its statistics: keep the head in train mode"
+                return "the head's BatchNorm1d never updated its statistics in three epochs"
             if _same(head_params, _params(model.head)):
-                return "the head's weights did not change during training"
+                return "the head's weights did not change during three epochs of training"
             return None
 
-        def dropout_active() -> object:
-            keep_backbone_eval(model)
-            h = torch.rand(16, 6, 2, 2)
-            with torch.no_grad():
-                if torch.equal(model.head(h), model.head(h)):
-                    return "two passes through the head gave the same output: its Dropout is off"
-            return None
-
-        def leaves_requires_grad() -> object:
-            keep_backbone_eval(model)
-            if any(p.requires_grad for p in model.features.parameters()):
-                return "the backbone's parameters require grad again: only change modes here"
-            if not all(p.requires_grad for p in model.head.parameters()):
-                return "some of the head's parameters stopped requiring grad: only change modes here"
-            return None
-
+        split = "backbone.stem"
         return run_checks(
-            "1 (keep_backbone_eval)",
+            "8.1 (train_unfrozen)",
             [
-                ("keep_backbone_eval is a function", _is_function(keep_backbone_eval, "keep_backbone_eval")),
-                ("from eval mode: head in train mode, whole backbone in eval", modes_from(model.eval, "a model in eval mode")),
-                ("from train mode: the same", modes_from(model.train, "a model in train mode")),
-                ("from a model whose head is in eval mode", modes_from(mixed_the_wrong_way, "a model whose head is in eval mode")),
-                ("the backbone gives the same features on every pass", same_features),
-                ("the head's dropout is active", dropout_active),
-                ("three epochs of training: backbone statistics fixed, head learns", training_run),
-                ("requires_grad is left alone", leaves_requires_grad),
+                ("train_unfrozen is a function", _is_function(train_unfrozen, "train_unfrozen")),
+                ("stem frozen, from eval mode", modes_after(split, lambda m: m.eval(), "a model in eval mode")),
+                ("stem frozen, from train mode", modes_after(split, lambda m: m.train(), "a model in train mode")),
+                ("stem frozen, from mixed modes", modes_after(split, head_in_eval, "a model whose head is in eval mode")),
+                ("whole backbone frozen", modes_after("backbone", lambda m: m.eval(), "a model in eval mode")),
+                ("nothing frozen", modes_after("", lambda m: m.eval(), "a model in eval mode")),
+                ("gradual unfreezing: a part unfrozen between two epochs", gradual_unfreezing),
+                ("the frozen stem gives the same features on every pass", same_features),
+                ("three epochs of training: frozen statistics fixed, the rest learns", training_run),
             ],
             hint=(
-                "the head needs train mode (dropout and its own BatchNorm included), the frozen "
-                "backbone eval mode, every layer of it; remember that .train() and .eval() "
-                "recurse into every child, so the order of the two calls matters"
+                "decide part by part: does this part have weights, and are all of them frozen? "
+                "Then it is a fixed feature extractor, in eval mode with everything inside it. "
+                "Layers without weights (ReLU, dropout, pooling) follow the part they sit in, and "
+                "the model itself trains as long as anything in it trains. Remember that a mode "
+                "switch reaches every layer below the module it is called on"
             ),
         )
 
 
 # ---------------------------------------------------------------------------
-# Exercise 2: TransferModel
+# Exercise 8.2: FrozenBackbone
 # ---------------------------------------------------------------------------
 
 
-def check_exercise_2(TransferModel: type) -> CheckResult:  # noqa: N803 - the learner's class
-    """Check ``TransferModel(features, head)``: a frozen backbone that stays in eval mode,
-    through ``model.train()``, ``copy.deepcopy`` and pickling."""
+def _kind(value: object) -> str:
+    if getattr(value, "__name__", "") == "<lambda>":
+        return "a lambda"
+    if isinstance(value, types.MethodType):
+        return "a method bound to one object"
+    return "a function defined inside another function"
+
+
+def _unpicklable(model: nn.Module) -> str:
+    """What stored on the model's modules cannot be pickled, in words ('' if nothing is found)."""
+    for name, module in model.named_modules():
+        for attribute, value in vars(module).items():
+            candidates = [(value, f"{name}.{attribute}" if name else attribute, "stored on the object")]
+            if attribute.endswith("hooks") and isinstance(value, dict):
+                candidates = [(hook, name or "the model", "registered as a hook on it") for hook in value.values()]
+            for candidate, where, how in candidates:
+                if not isinstance(candidate, types.FunctionType | types.MethodType):
+                    continue
+                try:
+                    pickle.dumps(candidate)
+                except Exception:  # noqa: BLE001 - any failure means "cannot be pickled"
+                    if how.startswith("registered"):
+                        return f"{_kind(candidate)} is {how} ({where})"
+                    return f"{where} is {_kind(candidate)}, {how}"
+    return ""
+
+
+def check_exercise_2(FrozenBackbone: type) -> CheckResult:  # noqa: N803 - the learner's class
+    """Check ``FrozenBackbone(backbone)``: frozen weights, eval mode whatever calls ``.train()``,
+    in any model, through ``copy.deepcopy``, pickling and ``load_state_dict``."""
     with sandbox(_SEED):
         X, y = _new_data()
+        pristine = _warm_up(_backbone())
+        pretrained_stats = _bn_stats(pristine)
         built: dict[str, nn.Module] = {}
 
         def is_a_module_class() -> object:
-            if not (inspect.isclass(TransferModel) and issubclass(TransferModel, nn.Module)):
+            if not (inspect.isclass(FrozenBackbone) and issubclass(FrozenBackbone, nn.Module)):
                 return (
-                    f"expected a class derived from nn.Module, got {type(TransferModel).__name__}; "
-                    "pass the class TransferModel itself, not an instance of it"
+                    f"expected a class derived from nn.Module, got {type(FrozenBackbone).__name__}; "
+                    "pass the class FrozenBackbone itself, not an instance of it"
                 )
             return None
 
         def builds() -> object:
-            features, head = _warm_up(_backbone()), _head()
-            model = TransferModel(features, head)
-            if getattr(model, "features", None) is not features or getattr(model, "head", None) is not head:
-                return "TransferModel(features, head) must keep the two parts as self.features and self.head"
-            x = X[:8]
-            with torch.no_grad(), torch.random.fork_rng():
-                torch.manual_seed(0)  # the same dropout masks for both passes
-                out = model(x)
-                torch.manual_seed(0)
-                if not torch.equal(out, head(features(x))):
-                    return "model(x) is not head(features(x))"
+            backbone = copy.deepcopy(pristine).train()  # as a freshly built model comes: train mode
+            wrapper = FrozenBackbone(backbone)
+            if getattr(wrapper, "backbone", None) is not backbone:
+                return (
+                    "FrozenBackbone(backbone) must keep the module it is given as its backbone "
+                    "attribute (the same object, not a copy or a container around it)"
+                )
+            built["wrapper"] = wrapper
+            if any(p.requires_grad for p in backbone.parameters()):
+                return "some of the backbone's parameters still require grad after FrozenBackbone(backbone)"
+            busy = [n for n, m in wrapper.named_modules() if m.training]
+            if busy:
+                return (
+                    f"right after FrozenBackbone(backbone), "
+                    f"{_listing(busy, dict(wrapper.named_modules()), root='the FrozenBackbone itself')} "
+                    f"{'is' if len(busy) == 1 else 'are'} in train mode: the backbone was handed "
+                    "over in train mode, as every newly built module is, and stayed there"
+                )
+            if not _same(pretrained_stats, _bn_stats(backbone)):
+                return "FrozenBackbone(backbone) changed the backbone's running statistics"
+            with torch.no_grad():
+                if not torch.equal(wrapper(X[:8]), pristine(X[:8])):
+                    return "FrozenBackbone(backbone)(x) does not give what the backbone in eval mode gives"
+            return None
+
+        def in_a_model() -> object:
+            model = nn.Sequential(built["wrapper"], _head())
             built["model"] = model
+            for when, switch in (("after model.train()", lambda: model.train()),
+                                 ("after model.eval() and model.train() again", lambda: model.eval().train())):
+                switch()
+                wrong = _wrong_modes(model, {n for n, _ in model.named_modules() if n.startswith("0")})
+                if wrong:
+                    return f"in a model built as a Sequential of your FrozenBackbone and a new head, {when}: {wrong}"
             return None
 
-        def weights_frozen() -> object:
-            model = built["model"]
-            if any(p.requires_grad for p in model.features.parameters()):
+        def its_own_train() -> object:
+            wrapper = built["wrapper"]
+            try:
+                returned = wrapper.train(mode=True)
+            except TypeError as exc:
                 return (
-                    "some backbone parameters still require grad: the constructor should set "
-                    "requires_grad=False on every parameter of features"
+                    f"calling its train method with the mode as a keyword raised TypeError ({exc}): "
+                    "code calls nn.Module.train by its parameter name, mode, so keep that name"
                 )
-            if not all(p.requires_grad for p in model.head.parameters()):
-                return "the head's parameters were frozen too: freeze only the backbone"
+            busy = [n for n, m in wrapper.named_modules() if m.training]
+            if busy:
+                return (
+                    f"after the wrapper's own .train(), "
+                    f"{_listing(busy, dict(wrapper.named_modules()), root='the FrozenBackbone itself')} "
+                    f"{'is' if len(busy) == 1 else 'are'} in train mode"
+                )
+            if returned is not wrapper:
+                return (
+                    f"its .train() returned {type(returned).__name__}, not the FrozenBackbone: "
+                    "nn.Module.train returns the module itself, and chained calls rely on it"
+                )
+            returned = wrapper.eval()
+            if returned is not wrapper or any(m.training for m in wrapper.modules()):
+                return "its .eval() must leave everything in eval mode and return the FrozenBackbone"
             return None
 
-        def survives_train() -> object:
+        def eval_still_works() -> object:
             model = built["model"]
-            returned = model.train()
-            wrong = _wrong_modes(model)
-            if wrong and any(m.training for m in model.features.modules()):
-                return (
-                    "after model.train(), " + wrong + ". Calling .eval() once in the constructor is "
-                    "not enough: model.train() calls .train() on every child again; override train()"
-                )
-            if wrong:
-                return f"after model.train(), {wrong}"
-            if returned is not model:
-                return (
-                    f"model.train() returned {type(returned).__name__}, not the model: nn.Module.train "
-                    "returns self, and code such as model.train().to(device) relies on it"
-                )
+            model.eval()
+            busy = [name or "the model" for name, m in model.named_modules() if m.training]
+            if busy:
+                return f"after model.eval(), {', '.join(busy[:3])} {'is' if len(busy) == 1 else 'are'} still in train mode"
             return None
 
         def same_features() -> object:
             model = built["model"]
             model.train()
-            return _backbone_is_fixed(model, X[:16])
+            return _same_features(model[0], X[:16], "the FrozenBackbone (its model in train mode)")
 
         def training_run() -> object:
             model = built["model"]
-            stats, weights = _bn_stats(model.features), _params(model.features)
-            head_params = _params(model.head)
+            weights, head_params = _params(model[0]), _params(model[1])
             # the common recipe: an optimizer over ALL parameters and model.train() every epoch
             _train(model, X, y, lambda m: m.train(), list(model.parameters()))
-            if not _same(weights, _params(model.features)):
+            if not _same(weights, _params(model[0])):
                 return "the backbone's weights changed during training"
-            if not _same(stats, _bn_stats(model.features)):
+            if not _same(pretrained_stats, _bn_stats(model[0])):
                 return (
-                    "the backbone's BatchNorm running statistics moved during training: the "
-                    "backbone must stay in eval mode for every training batch"
+                    "after training, the backbone's BatchNorm running statistics are not the "
+                    "pretrained ones any more: it must stay in eval mode for every training batch"
                 )
-            if _same(head_params, _params(model.head)):
+            if _same(head_params, _params(model[1])):
                 return "the head's weights did not change during training"
             return None
 
-        def eval_still_works() -> object:
-            model = built["model"]
-            returned = model.eval()
-            busy = [name or "(model)" for name, m in model.named_modules() if m.training]
-            if busy:
-                return (
-                    f"after model.eval(), {', '.join(busy[:3])} are still in train mode: "
-                    "your train() must pass its mode argument on (eval() calls train(False))"
-                )
-            if returned is not model:
-                return f"model.eval() returned {type(returned).__name__}, not the model"
-            return None
-
         def survives_deepcopy() -> object:
-            model = built["model"]
-            model.eval()
+            model = built["model"].eval()
             clone = copy.deepcopy(model)
+            for module in clone.modules():  # the copy's flags all on, as in a freshly built model
+                module.training = True
             clone.train()
             if any(m.training for m in model.modules()):
                 return (
-                    "after clone = copy.deepcopy(model), clone.train() switched the ORIGINAL "
-                    "model's layers to train mode: something stored on the instance still refers "
-                    "to the original backbone (a closure is copied as it is, with the old "
-                    "references); define the behaviour in the class instead"
+                    "after clone = copy.deepcopy(model), clone.train() switched layers of the "
+                    "ORIGINAL model to train mode: something stored on the object still refers "
+                    "to the original backbone (a copy takes a stored function over as it is, with "
+                    "its references to the original)"
                 )
-            wrong = _wrong_modes(clone)
+            wrong = _wrong_modes(clone, {n for n, _ in clone.named_modules() if n.startswith("0")})
             if wrong:
-                return f"after copy.deepcopy(model) and .train() on the copy: {wrong}"
+                return (
+                    f"after copy.deepcopy(model) and .train() on the copy: {wrong}. The copy's "
+                    "train() did not reach the copy's own layers: does something stored on the "
+                    "object still refer to the original?"
+                )
             return None
 
         def survives_pickle() -> object:
@@ -397,58 +517,59 @@ def check_exercise_2(TransferModel: type) -> CheckResult:  # noqa: N803 - the le
             try:
                 loaded = pickle.loads(pickle.dumps(model))
             except (pickle.PicklingError, AttributeError, TypeError) as exc:
+                culprit = _unpicklable(model)
                 return (
-                    f"the model cannot be pickled (torch.save(model, ...) would fail): {exc}. "
-                    "A function defined inside another function and stored on the model cannot "
-                    "be pickled; define the class at the top level of a cell and override train() there"
+                    f"the model cannot be pickled, so torch.save(model, ...) would fail ({exc})"
+                    + (f": {culprit}, and pickle stores functions only by their name at the top "
+                       "level of a module" if culprit else "")
                 )
             loaded.train()
-            wrong = _wrong_modes(loaded)
+            wrong = _wrong_modes(loaded, {n for n, _ in loaded.named_modules() if n.startswith("0")})
             return f"after a pickle round trip and .train(): {wrong}" if wrong else None
 
         def state_dict_round_trip() -> object:
-            model = built["model"]
-            fresh = TransferModel(_backbone(), _head())
-            fresh.load_state_dict(model.state_dict())
-            fresh.train()
-            wrong = _wrong_modes(fresh)
+            wrapper = built["wrapper"]
+            expected = {f"backbone.{k}" for k in pristine.state_dict()}
+            if set(wrapper.state_dict()) != expected:
+                return (
+                    "its state_dict has other keys than the backbone's own, each under backbone.: "
+                    "keep the backbone as it is, with nothing added"
+                )
+            fresh = FrozenBackbone(_backbone())
+            fresh.load_state_dict(wrapper.state_dict())
+            model = nn.Sequential(fresh, _head()).train()
+            wrong = _wrong_modes(model, {n for n, _ in model.named_modules() if n.startswith("0")})
             if wrong:
-                return f"a new TransferModel that loaded the state_dict, after .train(): {wrong}"
-            expected = {f"features.{k}" for k in model.features.state_dict()} | {
-                f"head.{k}" for k in model.head.state_dict()
-            }
-            if set(model.state_dict()) != expected:
-                return "the state_dict has other keys than features.* and head.*: keep the two parts as they are"
+                return f"a new FrozenBackbone that loaded the state_dict, in a model after .train(): {wrong}"
             return None
 
         def others_untouched() -> object:
-            bystander = _Transfer().train()
+            bystander = _Staged().train()
             if not all(m.training for m in bystander.modules()):
                 return (
-                    "a different model's layers now refuse train mode: you changed a torch class "
-                    "(such as nn.BatchNorm2d or nn.Sequential) itself; change only TransferModel"
+                    "a different model's layers now refuse train mode: a torch class (such as "
+                    "nn.BatchNorm2d or nn.Sequential) was changed itself; change only FrozenBackbone"
                 )
             return None
 
         return run_checks(
-            "2 (TransferModel)",
+            "8.2 (FrozenBackbone)",
             [
-                ("TransferModel is an nn.Module class", is_a_module_class),
-                ("TransferModel(features, head) builds the model", builds),
-                ("backbone weights frozen, head weights trainable", weights_frozen),
-                ("after model.train(): whole backbone in eval, head in train mode", survives_train),
-                ("the backbone gives the same features in train mode", same_features),
-                ("a training loop with model.train() each epoch", training_run),
+                ("FrozenBackbone is an nn.Module class", is_a_module_class),
+                ("FrozenBackbone(backbone): frozen, in eval mode, same outputs", builds),
+                ("inside a model: model.train() leaves it in eval, the head trains", in_a_model),
+                ("its own train() and eval()", its_own_train),
                 ("model.eval() still puts everything in eval mode", eval_still_works),
-                ("copy.deepcopy: the copy keeps its backbone in eval, the original is untouched", survives_deepcopy),
+                ("the same features in a model in train mode", same_features),
+                ("a training loop with model.train() each epoch", training_run),
+                ("copy.deepcopy: the copy stays frozen, the original is untouched", survives_deepcopy),
                 ("pickling keeps the behaviour", survives_pickle),
-                ("a new model that loads the state_dict behaves the same", state_dict_round_trip),
+                ("a new FrozenBackbone that loads the state_dict behaves the same", state_dict_round_trip),
                 ("other models are not affected", others_untouched),
             ],
             hint=(
-                "in __init__, call super().__init__(), store the two parts, and switch off "
-                "requires_grad on the backbone; then override train(self, mode=True): let "
-                "nn.Module's own train do its normal work first, put the backbone back in eval "
-                "mode, and return self"
+                "a parent's train() reaches every child by calling that child's own train method; "
+                "what the class does there is what every copy of it does. The wrapper is part of "
+                "the frozen backbone too, and has no reason to be in train mode ever"
             ),
         )
