@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 REVEAL_WHEEL := sphinx-revealjs==3.2.1
 PYTEST_ARGS ?=
 
-.PHONY: install lab test test-other-cpu release test-ipywidgets7 unit lint regen slides html bench browser-deps clean
+.PHONY: install lab playground test test-other-cpu release test-ipywidgets7 unit lint regen slides html bench browser-deps clean
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ install: $(STAMP)
 
 lab: install
 	bash tools/lab.sh
+
+# The playground: train/eval boundaries side by side, as a standalone page (Voila).
+playground: install
+	bash tools/playground.sh
 
 # Everything: lint, unit tests, nbval on every notebook, the browser test.
 # COURSE_OFFLINE + tests/offline/sitecustomize.py block every non-loopback

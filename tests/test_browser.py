@@ -494,3 +494,115 @@ def test_static_slide_deck_presents_without_internet(sync_playwright, tmp_path):
             assert not requested, f"the deck asked the network for {requested[:5]}"
         finally:
             browser.close()
+
+
+# ---------------------------------------------------------------------------
+# The playground page (Voilà): a control changes the picture, Train animates, Stop stops
+# ---------------------------------------------------------------------------
+
+VOILA = Path(sys.executable).with_name("voila")
+PLAYGROUND = ROOT / "playground" / "playground.ipynb"
+
+
+@pytest.fixture(scope="module")
+def playground(tmp_path_factory) -> Iterator[str]:
+    if not VOILA.exists():
+        _skip_or_fail(f"voila is not installed next to {sys.executable}")
+    home = tmp_path_factory.mktemp("voila-home")
+    port = _free_port()
+    env = dict(os.environ)
+    env.update(
+        JUPYTER_CONFIG_DIR=str(home / "config"), JUPYTER_RUNTIME_DIR=str(home / "runtime"),
+        JUPYTER_PLATFORM_DIRS="1", IPYTHONDIR=str(home / "ipython"),
+        MPLBACKEND="module://matplotlib_inline.backend_inline",
+    )
+    log_path = home / "voila.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [str(VOILA), str(PLAYGROUND), "--no-browser", f"--port={port}", "--Voila.ip=127.0.0.1",
+             "--Voila.port_retries=0"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + SERVER_START_S
+            while True:
+                if process.poll() is not None:
+                    pytest.fail(f"voila exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
+                try:
+                    urllib.request.urlopen(f"{base}/api/kernels", timeout=2)
+                    break
+                except urllib.error.HTTPError:  # any HTTP answer (403 here) means it is up
+                    break
+                except (urllib.error.URLError, ConnectionError, TimeoutError):
+                    if time.monotonic() > deadline:
+                        pytest.fail(f"voila did not answer within {SERVER_START_S} s")
+                    time.sleep(0.3)
+            yield base
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGKILL):
+                try:
+                    os.killpg(process.pid, sig)
+                except ProcessLookupError:
+                    break
+                try:
+                    process.wait(timeout=10)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+
+
+def test_playground_page_trains_and_stops(sync_playwright, playground: str):
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS, timeout=30_000
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1100})
+            page.set_default_timeout(WIDGET_RENDER_S * 1000)
+            try:
+                _drive_playground(page, playground)
+            except BaseException:
+                page.screenshot(path=ARTIFACTS / "playground-failure.png")
+                raise
+        finally:
+            browser.close()
+
+
+def _drive_playground(page, base: str) -> None:
+    page.goto(base, wait_until="domcontentloaded")
+    train = page.get_by_role("button", name="Train")
+    stop = page.get_by_role("button", name="Stop")
+    train.wait_for(state="visible")
+    trainer = page.locator(".widget-vbox").filter(has=train).last
+    summary = trainer.locator(".widget-html-content").last
+    image = trainer.locator("img").first
+    image.wait_for(state="visible")
+    page.wait_for_function("el => el.textContent.includes('step 0')", arg=summary.element_handle())
+    text_0, src_0 = summary.inner_text(), image.get_attribute("src")
+    assert "BatchNorm on" in text_0 and "batch size 16" in text_0, text_0
+    page.screenshot(path=ARTIFACTS / "playground.png")
+
+    # 1. A control changes the picture: BatchNorm off rebuilds the model.
+    trainer.get_by_label("BatchNorm").uncheck()
+    text_1 = _wait_for_change(summary.inner_text, text_0, "the summary after BatchNorm off")
+    assert "BatchNorm off" in text_1, text_1
+    src_1 = _wait_for_change(lambda: image.get_attribute("src"), src_0, "the picture after BatchNorm off")
+
+    # 2. Train animates: the step count and the picture keep changing.
+    train.click()
+    page.wait_for_function("el => /step [1-9]/.test(el.textContent)", arg=summary.element_handle())
+    src_2 = _wait_for_change(lambda: image.get_attribute("src"), src_1, "the picture while training")
+    _wait_for_change(lambda: image.get_attribute("src"), src_2, "the picture a frame later")
+    assert stop.is_enabled()
+
+    # 3. Stop stops: the summary says so and nothing changes afterwards.
+    stop.click()
+    page.wait_for_function("el => el.textContent.includes('stopped')", arg=summary.element_handle())
+    still_text, still_src = summary.inner_text(), image.get_attribute("src")
+    time.sleep(1.5)
+    assert summary.inner_text() == still_text and image.get_attribute("src") == still_src
+    assert train.is_enabled()
+    page.screenshot(path=ARTIFACTS / "playground-after.png")

@@ -206,3 +206,15 @@ def test_make_uses_these_scripts():
     assert "bash tools/lab.sh" in makefile
     assert "bash tools/install_browser.sh" in makefile
     assert os.access(TOOLS / "find_browser.sh", os.R_OK)
+
+
+def test_playground_serves_the_page_with_voila_and_prints_the_url_headless(tmp_path):
+    container = FakeMachine(tmp_path, uid=0)
+    result = container.run("playground.sh", COURSE_LAB_DRY_RUN="1", PLAYGROUND_PORT="9999")
+    assert result.returncode == 0, result.stderr
+    command = result.stdout.strip().splitlines()[-1]
+    assert command.startswith(".venv/bin/voila playground/playground.ipynb")
+    assert "--port=9999" in command and "--no-browser" in command
+    assert "http://127.0.0.1:9999/" in result.stdout
+    assert "bash tools/playground.sh" in (ROOT / "Makefile").read_text()
+    assert (ROOT / "playground" / "playground.ipynb").is_file()

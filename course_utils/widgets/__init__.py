@@ -16,6 +16,7 @@ _LAZY = {
     "BatchNormPanel": "mode_explorer",
     "ThresholdExplorer": "threshold",
     "LiveBoundaryTrainer": "live_boundary",
+    "PlaygroundTrainer": "playground",
     "interactive_backend": "_base",
     "FigureHost": "_base",
     "CourseWidget": "_base",

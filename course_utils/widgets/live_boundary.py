@@ -96,6 +96,8 @@ class LiveBoundaryTrainer(CourseWidget):
             ``(R, R)`` and ``grid_probabilities``.
     """
 
+    FIGSIZE: tuple[float, float] = (10.5, 4.3)
+
     def __init__(
         self,
         dataset: str = "circles",
@@ -121,7 +123,7 @@ class LiveBoundaryTrainer(CourseWidget):
         self.grid_resolution = _check_int("grid_resolution", grid_resolution, 10, 300)
         self.max_frames = _check_int("max_frames", max_frames, 1, 1_000_000)
         self.max_fps = float(check_range("max_fps", max_fps, 0.1, 1000.0))
-        super().__init__(figsize=(10.5, 4.3))
+        super().__init__(figsize=self.FIGSIZE)
 
         style = {"description_width": "initial"}
         self.dataset = widgets.Dropdown(options=list(DATASETS), value=dataset, description="data set", style=style)
