@@ -30,14 +30,18 @@ _bce = keras.losses.BinaryCrossentropy(from_logits=True)
 # ---------------------------------------------------------------------------
 
 
-def _batch_loop(model, x, y, batch_size, training, tracking=False):
+def _batch_loop(model, x, y, batch_size, training=False, tracking=False, call=None, threshold=0.0,
+                loss_fn=_bce):
+    if len(x) == 0:
+        raise ValueError("no rows to validate")
     loss_sum, n_correct = 0.0, 0
     with torch.set_grad_enabled(tracking):
         for i in range(0, len(x), batch_size):
             xb, yb = x[i : i + batch_size], y[i : i + batch_size]
-            logits = to_numpy(model(xb, training=training))
-            loss_sum += float(to_numpy(_bce(yb, logits))) * len(xb)
-            n_correct += int(((logits > 0) == (yb > 0.5)).sum())
+            out = call(xb) if call else model(xb, training=training)
+            logits = to_numpy(out)
+            loss_sum += float(to_numpy(loss_fn(yb, logits))) * len(xb)
+            n_correct += int(((logits > threshold) == (yb > 0.5)).sum())
     return loss_sum / len(x), n_correct / len(x)
 
 
@@ -46,16 +50,62 @@ def validate_ok(model, x, y, batch_size=64):
 
 
 @torch.inference_mode()
-def validate_default_call_ok(model, x, y, batch_size=64):
-    """No training= at all (Keras's default is inference), inference_mode as a decorator."""
+def validate_other_style_ok(model, x, y, batch_size=64):
+    """Keras ops for the loss, inference_mode as a decorator, a sum instead of a weighted mean."""
+    if not len(x):
+        raise ValueError("x is empty")
     total, correct = 0.0, 0.0
-    for i in range(0, len(x), batch_size):
-        xb, yb = x[i : i + batch_size], y[i : i + batch_size]
-        logits = model(xb)
+    for start in range(0, len(x), batch_size):
+        xb, yb = x[start : start + batch_size], y[start : start + batch_size]
+        logits = model(xb, training=False)
         per_row = keras.losses.binary_crossentropy(yb, logits, from_logits=True)
         total += float(to_numpy(keras.ops.sum(per_row)))
         correct += float(to_numpy(keras.ops.sum(keras.ops.cast(logits > 0, "float32") == yb)))
     return total / len(x), correct / len(x)
+
+
+@torch.no_grad()
+def validate_squeezed(model, x, y, batch_size=64):
+    """Squeezes the (N, 1) logits and labels to (N,) before the loss."""
+    if len(x) == 0:
+        raise ValueError("no rows")
+    loss_sum, n_correct = 0.0, 0
+    for i in range(0, len(x), batch_size):
+        xb, yb = x[i : i + batch_size], y[i : i + batch_size].squeeze()
+        logits = to_numpy(model(xb, training=False)).squeeze()
+        loss_sum += float(to_numpy(_bce(yb, logits))) * len(xb)
+        n_correct += int(((logits > 0) == (yb > 0.5)).sum())
+    return loss_sum / len(x), n_correct / len(x)
+
+
+def validate_default_call(model, x, y, batch_size=64):
+    """No training= at all: Keras's layers take it as inference, the wrapped PyTorch dropout not."""
+    return _batch_loop(model, x, y, batch_size, call=model)
+
+
+def validate_training_true(model, x, y, batch_size=64):
+    return _batch_loop(model, x, y, batch_size, training=True)
+
+
+def validate_bn_in_training(model, x, y, batch_size=64):
+    """training=True with every dropout off for the call: only BatchNormalization gives it away."""
+    dropout = model.get_layer("nb09_torch_dropout").module
+    rate, dropout.p = dropout.p, 0.0
+    try:
+        return _batch_loop(model, x, y, batch_size, training=True)
+    finally:
+        dropout.p = rate
+
+
+def validate_dropout_rate_left_at_zero(model, x, y, batch_size=64):
+    """Silences the PyTorch dropout by its rate instead of the mode, and leaves it so."""
+    model.get_layer("nb09_torch_dropout").module.p = 0.0
+    return _batch_loop(model, x, y, batch_size, call=model)
+
+
+def validate_freezes_the_model(model, x, y, batch_size=64):
+    model.trainable = False
+    return validate_ok(model, x, y, batch_size)
 
 
 def validate_tracking_on(model, x, y, batch_size=64):
@@ -65,13 +115,8 @@ def validate_tracking_on(model, x, y, batch_size=64):
 
 def validate_tracking_on_then_detach(model, x, y, batch_size=64):
     """Tracking on, the graph thrown away afterwards: it was still recorded."""
-    loss_sum, n_correct = 0.0, 0
-    for i in range(0, len(x), batch_size):
-        xb, yb = x[i : i + batch_size], y[i : i + batch_size]
-        logits = model(xb, training=False).detach().numpy()
-        loss_sum += float(to_numpy(_bce(yb, logits))) * len(xb)
-        n_correct += int(((logits > 0) == (yb > 0.5)).sum())
-    return loss_sum / len(x), n_correct / len(x)
+    return _batch_loop(model, x, y, batch_size, tracking=True,
+                       call=lambda xb: model(xb, training=False).detach())
 
 
 def validate_switches_tracking_off_for_good(model, x, y, batch_size=64):
@@ -79,12 +124,18 @@ def validate_switches_tracking_off_for_good(model, x, y, batch_size=64):
     return _batch_loop(model, x, y, batch_size, training=False, tracking=False)
 
 
-def validate_training_true(model, x, y, batch_size=64):
-    return _batch_loop(model, x, y, batch_size, training=True)
+def validate_switches_tracking_on_at_the_end(model, x, y, batch_size=64):
+    """Off for the loop, then on regardless of what the caller had."""
+    torch.set_grad_enabled(False)
+    result = _batch_loop(model, x, y, batch_size, training=False, tracking=False)
+    torch.set_grad_enabled(True)
+    return result
 
 
 @torch.no_grad()
 def validate_unweighted(model, x, y, batch_size=64):
+    if len(x) == 0:
+        raise ValueError("no rows")
     losses, accs = [], []
     for i in range(0, len(x), batch_size):
         xb, yb = x[i : i + batch_size], y[i : i + batch_size]
@@ -105,66 +156,118 @@ def validate_drops_last_batch(model, x, y, batch_size=64):
     return validate_ok(model, x[:n], y[:n], batch_size)
 
 
+def validate_ignores_batch_size(model, x, y, batch_size=64):
+    return validate_ok(model, x, y, 64)
+
+
+def validate_one_row_at_a_time(model, x, y, batch_size=64):
+    return validate_ok(model, x, y, 1)
+
+
 @torch.no_grad()
 def validate_returns_tensors(model, x, y, batch_size=64):
     logits = model(x[:batch_size], training=False)
     return _bce(y[:batch_size], logits), keras.ops.mean(keras.ops.cast(logits > 0, "float32"))
 
 
-@torch.no_grad()
 def validate_probability_threshold(model, x, y, batch_size=64):
     """Treats logits as probabilities: the threshold 0.5 belongs to sigmoid(logits)."""
+    return _batch_loop(model, x, y, batch_size, threshold=0.5)
+
+
+def validate_loss_from_probabilities(model, x, y, batch_size=64):
+    """The loss computed as if the logits were probabilities (from_logits forgotten)."""
+    return _batch_loop(model, x, y, batch_size, loss_fn=keras.losses.BinaryCrossentropy())
+
+
+_first_answer = {}
+
+
+def validate_hard_coded(model, x, y, batch_size=64):
+    """Runs a proper loop, then returns the numbers it saw on its first data set, whatever the data."""
+    result = validate_ok(model, x, y, batch_size)
+    return _first_answer.setdefault("numbers", result)
+
+
+def validate_no_empty_check(model, x, y, batch_size=64):
     loss_sum, n_correct = 0.0, 0
-    for i in range(0, len(x), batch_size):
-        xb, yb = x[i : i + batch_size], y[i : i + batch_size]
-        logits = to_numpy(model(xb, training=False))
-        loss_sum += float(to_numpy(_bce(yb, logits))) * len(xb)
-        n_correct += int(((logits > 0.5) == (yb > 0.5)).sum())
+    with torch.no_grad():
+        for i in range(0, len(x), batch_size):
+            xb, yb = x[i : i + batch_size], y[i : i + batch_size]
+            logits = to_numpy(model(xb, training=False))
+            loss_sum += float(to_numpy(_bce(yb, logits))) * len(xb)
+            n_correct += int(((logits > 0) == (yb > 0.5)).sum())
     return loss_sum / len(x), n_correct / len(x)
 
 
-@pytest.mark.parametrize("solution", [validate_ok, validate_default_call_ok])
+def validate_empty_gives_nan(model, x, y, batch_size=64):
+    if len(x) == 0:
+        return float("nan"), float("nan")
+    return validate_ok(model, x, y, batch_size)
+
+
+@torch.no_grad()
+def validate_squeezed_counts_rows(model, x, y, batch_size=64):
+    """Squeezed logits, rows counted from them: a batch of one row squeezes to a 0-d array."""
+    if len(x) == 0:
+        raise ValueError("no rows")
+    loss_sum, n_correct, n_rows = 0.0, 0, 0
+    for i in range(0, len(x), batch_size):
+        xb, yb = x[i : i + batch_size], y[i : i + batch_size].squeeze()
+        logits = to_numpy(model(xb, training=False)).squeeze()
+        loss_sum += float(to_numpy(_bce(yb, logits))) * len(logits)
+        n_correct += int(((logits > 0) == (yb > 0.5)).sum())
+        n_rows += len(logits)
+    return loss_sum / n_rows, n_correct / n_rows
+
+
+@pytest.mark.parametrize("solution", [validate_ok, validate_other_style_ok, validate_squeezed])
 def test_exercise_1_accepts_correct_answers(solution, capsys):
     result = nb09.check_exercise_1(solution)
     assert result.passed, result.message
     assert "✅ Exercise 9.1" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize(
-    ("solution", "named"),
-    [
-        (validate_training_true, "dropout is active. Call the model with training=False"),
-        (validate_unweighted, "last batch is smaller"),
-        (validate_whole_set, "rows at once"),
-        (validate_drops_last_batch, "every row must be in exactly one batch"),
-        (validate_returns_tensors, "should be a Python float"),
-        (validate_probability_threshold, "logit is > 0"),
-        (validate_tracking_on, "3 of 3 model calls ran with gradient tracking on"),
-        (validate_tracking_on_then_detach, "recorded an autograd graph"),
-        (validate_switches_tracking_off_for_good, "still off after keras_validate returned"),
-    ],
-)
-def test_exercise_1_names_the_mistake(solution, named):
+EXERCISE_1_MISTAKES = [
+    (validate_default_call, "the same data gave different results", "PyTorch dropout"),
+    (validate_training_true, "the same data gave different results", "dropout layer was active"),
+    (validate_bn_in_training, "moving_mean/moving_variance changed", "training behaviour"),
+    (validate_dropout_rate_left_at_zero, "leave the model as it found it", "dropout rate"),
+    (validate_freezes_the_model, "leave the model as it found it", "trainable=True before"),
+    (validate_tracking_on, "3 of 3 model calls ran with gradient tracking on", "autograd graph"),
+    (validate_tracking_on_then_detach, "ran with gradient tracking on", "recorded an autograd graph"),
+    (validate_switches_tracking_off_for_good, "on before keras_validate and off after it", "as it was"),
+    (validate_switches_tracking_on_at_the_end, "off before keras_validate", "not be switched on regardless"),
+    (validate_unweighted, "plain average of the three batch losses", "64, 64 and 24 rows"),
+    (validate_whole_set, "with batch_size=64 the model was called on batches of [152] rows",
+     "[64, 64, 24]"),
+    (validate_drops_last_batch, "batches of [64, 64] rows", "covering all 152 rows once"),
+    (validate_ignores_batch_size, "with batch_size=50 the model was called on batches of [64, 64, 24]",
+     "[50, 50, 50, 2]"),
+    (validate_one_row_at_a_time, "with batch_size=64", "at most 64 rows"),
+    (validate_squeezed_counts_rows, "your code raised TypeError", "unsized object"),
+    (validate_returns_tensors, "should be a plain Python float", "Tensor"),
+    (validate_probability_threshold, "accuracy", "logit is above 0"),
+    (validate_loss_from_probabilities, "not the mean binary cross-entropy", "from the logits"),
+    (validate_hard_coded, "on a second data set", "computed from the x and y passed in"),
+    (validate_no_empty_check, "empty x (0 rows) keras_validate raised ZeroDivisionError", "ValueError"),
+    (validate_empty_gives_nan, "empty x (0 rows) keras_validate returned (nan, nan)", "ValueError"),
+]
+
+
+@pytest.mark.parametrize(("solution", "named", "also"), EXERCISE_1_MISTAKES)
+def test_exercise_1_names_the_mistake(solution, named, also, capsys):
+    _first_answer.clear()
     result = nb09.check_exercise_1(solution)
     assert not result.passed
-    assert named in result.message
+    assert named in result.message and also in result.message
     assert torch.is_grad_enabled()  # the checker switches tracking back on whatever the answer did
+    shown = capsys.readouterr().out
+    assert "❌ Exercise 9.1" in shown and "Hint:" in shown
 
 
-def test_exercise_1_reports_moving_statistics_when_dropout_alone_is_off():
-    """training=True on a model whose dropout is off: only BatchNormalization gives it away."""
-
-    def validate_bn_in_training(model, x, y, batch_size=64):
-        dropout = model.get_layer("nb09_dropout")
-        rate, dropout.rate = dropout.rate, 0.0
-        try:
-            return _batch_loop(model, x, y, batch_size, training=True)
-        finally:
-            dropout.rate = rate
-
-    result = nb09.check_exercise_1(validate_bn_in_training)
-    assert not result.passed
-    assert "moving_mean/moving_variance changed" in result.message
+def test_exercise_1_accepts_answers_and_rejects_many_mistakes():
+    assert len(EXERCISE_1_MISTAKES) >= 20
 
 
 # ---------------------------------------------------------------------------
@@ -182,14 +285,27 @@ def call_ok(model, x, training=None):
             m.training = flag
 
 
+def call_ok_with_a_list(model, x, training=None):
+    """Another correct style: flags in module order, restored with train(flag) parents first."""
+    modules = list(model.modules())
+    flags = [m.training for m in modules]
+    model.train(training is True)
+    try:
+        return model(x)
+    finally:
+        for m, flag in zip(modules, flags, strict=True):
+            m.train(flag)  # also sets the children, which come later in the list
+
+
 def call_forgets_eval(model, x, training=None):
     flags = {m: m.training for m in model.modules()}
     if training:
         model.train()
-    out = model(x)
-    for m, flag in flags.items():
-        m.training = flag
-    return out
+    try:
+        return model(x)
+    finally:
+        for m, flag in flags.items():
+            m.training = flag
 
 
 def call_never_restores(model, x, training=None):
@@ -200,60 +316,177 @@ def call_never_restores(model, x, training=None):
 def call_restores_top_flag_only(model, x, training=None):
     was_training = model.training
     model.train(bool(training))
-    out = model(x)
-    model.train(was_training)
-    return out
+    try:
+        return model(x)
+    finally:
+        model.train(was_training)
 
 
-def call_none_means_train(model, x, training=None):
+def call_forces_train_at_the_end(model, x, training=None):
+    model.train(bool(training))
+    try:
+        return model(x)
+    finally:
+        model.train()
+
+
+def call_forces_eval_at_the_end(model, x, training=None):
+    model.train(bool(training))
+    try:
+        return model(x)
+    finally:
+        model.eval()
+
+
+def call_without_finally(model, x, training=None):
     flags = {m: m.training for m in model.modules()}
-    model.train(training is not False)
+    model.train(bool(training))
     out = model(x)
     for m, flag in flags.items():
         m.training = flag
     return out
+
+
+def call_swallows_the_error(model, x, training=None):
+    flags = {m: m.training for m in model.modules()}
+    model.train(bool(training))
+    try:
+        return model(x)
+    except RuntimeError:
+        return None
+    finally:
+        for m, flag in flags.items():
+            m.training = flag
+
+
+def call_children_only(model, x, training=None):
+    """Switches the submodules but not the model itself, whose own flag its forward reads."""
+    flags = {m: m.training for m in model.modules()}
+    for child in model.children():
+        child.train(bool(training))
+    try:
+        return model(x)
+    finally:
+        for m, flag in flags.items():
+            m.training = flag
+
+
+def call_switches_only_when_the_top_flag_differs(model, x, training=None):
+    """Looks at the model's own flag only: a mixed model in train mode keeps its eval layer."""
+    flags = {m: m.training for m in model.modules()}
+    if model.training != bool(training):
+        model.train(bool(training))
+    try:
+        return model(x)
+    finally:
+        for m, flag in flags.items():
+            m.training = flag
+
+
+def call_none_means_train(model, x, training=None):
+    return call_ok(model, x, training is not False)
 
 
 def call_passes_none_to_train(model, x, training=None):
     flags = {m: m.training for m in model.modules()}
     model.train(training)
-    out = model(x)
-    for m, flag in flags.items():
-        m.training = flag
-    return out
+    try:
+        return model(x)
+    finally:
+        for m, flag in flags.items():
+            m.training = flag
 
 
 def call_ignores_true(model, x, training=None):
     flags = {m: m.training for m in model.modules()}
     if not training:
         model.eval()
-    out = model(x)
-    for m, flag in flags.items():
-        m.training = flag
-    return out
+    try:
+        return model(x)
+    finally:
+        for m, flag in flags.items():
+            m.training = flag
 
 
-def test_exercise_2_accepts_correct_answer(capsys):
-    result = nb09.check_exercise_2(call_ok)
-    assert result.passed, result.message
+def call_under_no_grad(model, x, training=None):
+    with torch.no_grad():
+        return call_ok(model, x, training)
+
+
+def call_detaches(model, x, training=None):
+    return call_ok(model, x, training).detach()
+
+
+def call_switches_tracking_off(model, x, training=None):
+    torch.set_grad_enabled(bool(training))
+    return call_ok(model, x, training)
+
+
+def call_switches_tracking_on(model, x, training=None):
+    torch.set_grad_enabled(True)
+    return call_ok(model, x, training)
+
+
+def test_exercise_2_accepts_correct_answers(capsys):
+    for answer in (call_ok, call_ok_with_a_list):
+        result = nb09.check_exercise_2(answer)
+        assert result.passed, result.message
     assert "✅ Exercise 9.2" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize(
-    ("solution", "named"),
-    [
-        (call_forgets_eval, "dropout is still active. Put the model in eval mode"),
-        (call_never_restores, "came back in"),
-        (call_restores_top_flag_only, "a model in mixed mode came back"),
-        (call_none_means_train, "training=None (the argument left out) should mean inference"),
-        (call_passes_none_to_train, "model.train(None) raises"),
-        (call_ignores_true, "training=True must switch the model to train mode"),
-    ],
-)
-def test_exercise_2_names_the_mistake(solution, named):
+EXERCISE_2_MISTAKES = [
+    (call_forgets_eval, "two calls with training=False", "dropout was still active"),
+    (call_children_only, "two calls with training=False", "dropout was still active"),
+    (call_never_restores, "a model in train mode came back in eval mode", "mode it had before"),
+    (call_restores_top_flag_only, "a model in mixed mode came back in train mode", "mode it had before"),
+    (call_forces_train_at_the_end, "a model in eval mode came back in train mode after training=True",
+     "modules changed"),
+    (call_forces_eval_at_the_end, "a model in train mode came back in eval mode after training=False",
+     "modules changed"),
+    (call_without_finally, "when the forward pass raised an error", "even when the forward pass fails"),
+    (call_swallows_the_error, "torch_call returned normally", "the caller must see the error"),
+    (call_switches_only_when_the_top_flag_differs, "on a model in mixed mode", "were not in train mode"),
+    (call_none_means_train, "training=None (the argument left out) should mean inference", "eval-mode"),
+    (call_passes_none_to_train, "training=None raised", "should mean inference"),
+    (call_ignores_true, "training=True must run the model in train mode", "dropout was off"),
+    (call_under_no_grad, "has no autograd graph", "could not backpropagate"),
+    (call_detaches, "has no autograd graph", "chooses the mode only"),
+    (call_switches_tracking_off, "has no autograd graph", "training=False"),
+    (call_switches_tracking_on, "gradient tracking was off before torch_call and on after it", ""),
+]
+
+
+@pytest.mark.parametrize(("solution", "named", "also"), EXERCISE_2_MISTAKES)
+def test_exercise_2_names_the_mistake(solution, named, also, capsys):
     result = nb09.check_exercise_2(solution)
     assert not result.passed
-    assert named in result.message
+    assert named in result.message and also in result.message
+    assert torch.is_grad_enabled()
+    assert "Hint:" in capsys.readouterr().out
+
+
+def test_exercise_2_rejects_many_mistakes():
+    assert len(EXERCISE_2_MISTAKES) >= 16
+
+
+# ---------------------------------------------------------------------------
+# No code in what a learner reads
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "snippet",
+    ["model.eval()", "model.train(", "torch.no_grad()", "inference_mode()", "model(xb",
+     "finally:", "float(", "len(x)", "for m in", "set_grad_enabled", ".training for"],
+)
+def test_failure_messages_and_hints_hold_no_code(snippet, capsys):
+    for checker, answers in ((nb09.check_exercise_1, EXERCISE_1_MISTAKES),
+                             (nb09.check_exercise_2, EXERCISE_2_MISTAKES)):
+        for answer, _, _ in answers:
+            _first_answer.clear()
+            checker(answer)
+    shown = capsys.readouterr().out
+    assert snippet not in shown
 
 
 # ---------------------------------------------------------------------------
