@@ -69,6 +69,8 @@ class FigureHost:
         self.draws = 0
         self._animated: list[Any] = []
         self._background: Any = None
+        self._dirty: set[Any] = set()
+        self._boxes: dict[Any, Any] = {}
         self.image_format = "png"
         self.jpeg_quality = 90
 
@@ -96,9 +98,34 @@ class FigureHost:
             self._animated.append(artist)
         self._background = None
 
-    def invalidate(self) -> None:
-        """Re-render the static part of the figure at the next :meth:`refresh`."""
-        self._background = None
+    def invalidate(self, *axes: Any) -> None:
+        """Re-render the static part of the figure at the next :meth:`refresh`.
+
+        With ``axes`` (say, the one whose range just changed), only those axes are
+        re-rendered into the saved background, which costs a fraction of a full
+        draw; without, the whole figure is.
+        """
+        if axes and self._background is not None:
+            self._dirty.update(axes)
+        else:
+            self._background = None
+            self._dirty = set()
+
+    def _redraw_axes(self, axes: set[Any]) -> None:
+        """Wipe and re-render only ``axes`` (ticks, labels, static artists) on the canvas."""
+        from matplotlib.patches import Rectangle
+        from matplotlib.transforms import Bbox, IdentityTransform
+
+        renderer = self._canvas.get_renderer()
+        for ax in axes:
+            new = ax.get_tightbbox(renderer)
+            box = Bbox.union([b for b in (self._boxes.get(ax), new) if b is not None]).padded(2)
+            wipe = Rectangle((box.x0, box.y0), box.width, box.height, transform=IdentityTransform(),
+                             facecolor=self.figure.get_facecolor(), edgecolor="none")
+            wipe.set_figure(self.figure)
+            wipe.draw(renderer)
+            ax.draw(renderer)  # leaves out the animated artists, drawn on top below
+            self._boxes[ax] = new
 
     def refresh(self) -> None:
         """Show the current state of the figure (``draw_idle`` with ipympl, else a new PNG)."""
@@ -109,13 +136,23 @@ class FigureHost:
         from PIL import Image
 
         if self._background is None or not self._animated:
-            # Everything but the animated artists; the layout engine re-runs here, so
-            # labels make room when new tick labels are wider.
+            # Everything but the animated artists. The layout engine runs on this
+            # first full draw only: later ones keep its positions (a layout pass
+            # costs more than the drawing itself).
             self._canvas.draw()
+            if self.figure.get_layout_engine() is not None:
+                self.figure.set_layout_engine("none")
             if self._animated:
                 self._background = self._canvas.copy_from_bbox(self.figure.bbox)
+                renderer = self._canvas.get_renderer()
+                self._boxes = {ax: ax.get_tightbbox(renderer) for ax in self.figure.axes}
+            self._dirty.clear()
         else:
             self._canvas.restore_region(self._background)
+            if self._dirty:
+                self._redraw_axes(self._dirty)
+                self._background = self._canvas.copy_from_bbox(self.figure.bbox)
+                self._dirty.clear()
         for artist in sorted(self._animated, key=lambda a: a.get_zorder()):  # stable: keeps order
             self.figure.draw_artist(artist)
         buffer = io.BytesIO()

@@ -393,7 +393,7 @@ class LiveBoundaryTrainer(CourseWidget):
         """Apply the step axis's range; the background is re-rendered only if it changed."""
         if self.ax_loss.get_xlim() != (0, self._xmax):
             self.ax_loss.set_xlim(0, self._xmax)
-            self.host.invalidate()
+            self.host.invalidate(self.ax_loss)
 
     def refresh(self) -> None:
         """Show the current state: ``draw_idle`` with ipympl, else blit and send a JPEG."""

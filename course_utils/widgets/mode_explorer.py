@@ -307,7 +307,7 @@ class ModeExplorer(CourseWidget):
         if self._out_ylim != (-0.05 * top, top):  # new ticks: the static layer must be redrawn
             self._out_ylim = (-0.05 * top, top)
             ax_out.set_ylim(*self._out_ylim)
-            self.host.invalidate()
+            self.host.invalidate(ax_out)
         ax_out.set_title(f"sample {self.sample} (framed row)\nkept units scaled by {self._scale:.2f}")
         _set_heights(self._mean_bars, running_mean)
         _set_heights(self._var_bars, running_var)
@@ -433,11 +433,11 @@ class BatchNormPanel(CourseWidget):
         self._limits: dict[str, tuple[float, float]] = {}
 
     def _set_limits(self, key: str, setter: Any, limits: tuple[float, float]) -> None:
-        """Set an axis range; a new range means new ticks, so the static layer is redrawn."""
+        """Set an axis range; a new range means new ticks, so that axes' static layer is redrawn."""
         if self._limits.get(key) != limits:
             self._limits[key] = limits
             setter(*limits)
-            self.host.invalidate()
+            self.host.invalidate(setter.__self__)  # only the axes whose range changed
 
     def update(self, *_: Any) -> None:
         """Retrain the running statistics for the current settings and redraw."""
