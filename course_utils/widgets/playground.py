@@ -32,7 +32,7 @@ from ..data import Split, make_dataset
 from ..models import make_mlp
 from ..plotting import confidence_rgb, predict_grid
 from ._base import check_range
-from .live_boundary import DATA_SETTINGS, IMAGE_OPACITY, N_SAMPLES, LiveBoundaryTrainer
+from .live_boundary import DATA_SETTINGS, N_SAMPLES, ClassPoints, LiveBoundaryTrainer, _paler
 
 __all__ = ["PlaygroundTrainer", "BATCH_SIZES"]
 
@@ -76,7 +76,7 @@ class PlaygroundTrainer(LiveBoundaryTrainer):
         seed: int = 0,
         grid_resolution: int = 60,
         max_frames: int = 400,
-        max_fps: float = 30.0,
+        max_fps: float = 60.0,
     ):
         if not isinstance(batchnorm, bool):
             raise TypeError(f"batchnorm must be True or False, got {batchnorm!r}")
@@ -134,9 +134,7 @@ class PlaygroundTrainer(LiveBoundaryTrainer):
         self.train_image = self.ax_train.imshow(
             np.ones((r, r, 3)), origin="lower", aspect="auto", interpolation="bilinear", zorder=0
         )
-        self.train_points = self.ax_train.scatter(
-            np.zeros(1), np.zeros(1), s=14, edgecolors="black", linewidths=0.5, zorder=2
-        )
+        self.train_points = ClassPoints(self.ax_train, size=4.0)
         self.ax_train.set_title("Train mode (dropout on, batch stats)")
         self.ax_boundary.set_title("Eval mode (what you deploy)")
         for ax in (self.ax_train, self.ax_boundary):
@@ -147,9 +145,11 @@ class PlaygroundTrainer(LiveBoundaryTrainer):
         self.ax_train.set_ylabel("feature 2")
         self.ax_boundary.set_ylabel("")
         self.ax_loss.set_xlabel("optimizer step (one mini-batch)")
-        self.points.set_sizes([14])
+        for line in self.points.lines:
+            line.set_markersize(4.0)
         self.host.animate(
-            self.train_image, self.train_points, self.image, self.points, self.train_line, self.test_line
+            self.train_image, *self.train_points.artists, self.image, *self.points.artists,
+            self.train_line, self.test_line,
         )
 
     # ------------------------------------------------------------------
@@ -190,8 +190,9 @@ class PlaygroundTrainer(LiveBoundaryTrainer):
 
     def _draw_data(self) -> None:
         super()._draw_data()
-        self.train_points.set_offsets(self.points.get_offsets())
-        self.train_points.set_facecolors(self.points.get_facecolors())
+        self.train_points.set_data(
+            self.data.X_train.numpy(), self.data.y_train.reshape(-1).long().numpy(), self._colors
+        )
         self.train_image.set_extent(self._extent)
         self.ax_train.set_xlim(self._extent[:2])
         self.ax_train.set_ylim(self._extent[2:])
@@ -272,7 +273,7 @@ class PlaygroundTrainer(LiveBoundaryTrainer):
         if not self.diverged and hasattr(self, "train_grid_probabilities"):
             binary = self.data.n_classes == 2
             rgb = confidence_rgb(self.train_grid_probabilities, self._colors, binary=binary)
-            self.train_image.set_data(1.0 - IMAGE_OPACITY * (1.0 - rgb))
+            self.train_image.set_data(_paler(rgb))
         super()._render(status=status, redraw=False)
         n_train, n_test = self.data.X_train.shape[0], self.data.X_test.shape[0]
         size = self._batch_size()
