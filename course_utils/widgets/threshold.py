@@ -31,12 +31,14 @@ from sklearn.metrics import (
 )
 
 from ..conversions import check_logits, check_real_device, check_threshold
+from ..plotting import CLASS_COLORS as COURSE_CLASS_COLORS
 from ._base import CourseWidget
 
 __all__ = ["ThresholdExplorer", "as_probabilities", "as_binary_targets"]
 
-#: Colours of the two true classes in the histogram (not the train/eval colours).
-CLASS_COLORS = ("#56b4e9", "#e69f00")
+#: Colours of the two true classes in the histogram: the course's class colours
+#: (class 0, class 1), the same as in every plot of the course.
+CLASS_COLORS = tuple(COURSE_CLASS_COLORS[:2])
 MARKER_COLOR = "#d62728"
 
 
