@@ -27,6 +27,7 @@ as they were, even if the model raises.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -91,11 +92,15 @@ def _check_X(X: object, who: str = "plot_decision_boundary") -> np.ndarray:
     array = _as_numpy("X", X)
     if array.ndim != 2 or array.shape[1] != 2:
         shape = tuple(array.shape)
-        extra = (
-            ": it can only draw 2 input features"
-            if array.ndim == 2
-            else ": pass one row per point and one column per feature"
-        )
+        if array.ndim == 2 and array.shape[0] == 2:
+            extra = (
+                ": it looks transposed (2 rows, one column per point); pass X.T, "
+                "one row per point and one column per feature"
+            )
+        elif array.ndim == 2:
+            extra = ": it can only draw 2 input features"
+        else:
+            extra = ": pass one row per point and one column per feature"
         raise ValueError(f"{who} needs X of shape (N, 2), got {shape}{extra}.")
     if array.shape[0] == 0:
         raise ValueError(f"{who} needs at least one point, got X of shape (0, 2).")
@@ -273,6 +278,50 @@ def _check_output(out: object, n_points: int) -> torch.Tensor:
     return out.detach().cpu()
 
 
+_PROBABILITY_LAYERS = (nn.Sigmoid, nn.Softmax)
+
+
+def _last_layer(model: nn.Module) -> nn.Module:
+    """The layer a (nested) ``nn.Sequential`` applies last; other modules: the model itself."""
+    while isinstance(model, nn.Sequential) and len(model) > 0:
+        model = model[-1]
+    return model
+
+
+def _check_logits(model: nn.Module, logits: torch.Tensor) -> None:
+    """Refuse (or warn about) outputs that are probabilities rather than logits.
+
+    A sigmoid or softmax applied twice draws a silently wrong picture: a second
+    sigmoid maps every probability into [0.5, 0.73], so every point is class 1.
+    """
+    last = _last_layer(model)
+    if isinstance(last, _PROBABILITY_LAYERS):
+        raise ValueError(
+            f"the model ends in {type(last).__name__}, so it returns probabilities, not logits. "
+            "plot_decision_boundary applies the sigmoid (one output) or softmax (K outputs) "
+            f"itself; a second one would draw a wrong picture. Pass the model without its final "
+            f"{type(last).__name__} (train with BCEWithLogitsLoss or CrossEntropyLoss on the logits)."
+        )
+    if logits.shape[1] >= 2 and bool((logits >= 0).all()) and bool(
+        torch.allclose(logits.sum(dim=1), torch.ones(logits.shape[0]), atol=1e-4)
+    ):
+        raise ValueError(
+            "every row of the model's output is >= 0 and sums to 1: these look like softmax "
+            "probabilities, not logits. plot_decision_boundary applies the softmax itself; "
+            "return the logits (the values before the softmax)."
+        )
+    if logits.shape[1] == 1 and bool(((logits >= 0) & (logits <= 1)).all()) and (
+        float(logits.max() - logits.min()) > 0.9
+    ):
+        warnings.warn(
+            "every output of the model lies in [0, 1] and they span almost all of it: these look like "
+            "probabilities (a sigmoid at the end of the model), not logits. plot_decision_boundary "
+            "applies the sigmoid itself, so pass logits; if these are logits, ignore this warning.",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
 def _labels_and_probabilities(
     logits: torch.Tensor, threshold: float
 ) -> tuple[np.ndarray, np.ndarray, int]:
@@ -320,7 +369,9 @@ class DecisionBoundary:
         X, y: the points drawn on top (``y`` may be ``None``).
         accuracy: fraction of points with ``labels == y`` (``None`` without ``y``).
         ax, figure, surface, boundary, scatter, colorbar: matplotlib objects
-            (``None`` until :meth:`plot` is called, or when not drawn).
+            (``None`` until :meth:`plot` is called, or when not drawn). ``surface``
+            is the filled artist; for K > 2 classes with ``response="probability"``
+            and ``contourf`` it is a list with one contour set per class.
     """
 
     xx: np.ndarray
@@ -415,7 +466,7 @@ class DecisionBoundary:
             if colorbar:
                 self.colorbar = ax.figure.colorbar(self.surface, ax=ax, label="P(class 1)")
         else:
-            self.surface = self._draw_confidence(ax, colors, alpha)
+            self.surface = self._draw_confidence(ax, colors, alpha, plot_method)
             if colorbar:
                 shades = LinearSegmentedColormap.from_list("confidence", ["#ffffff", "#303030"])
                 mappable = mpl.cm.ScalarMappable(
@@ -459,14 +510,27 @@ class DecisionBoundary:
         self.ax, self.figure = ax, ax.figure
         return self
 
-    def _draw_confidence(self, ax: Axes, colors: list, alpha: float) -> Any:
-        """K classes: each cell in its class colour, paler where the model is less sure."""
-        image = confidence_rgb(self.probabilities, colors, binary=False)
-        rgba = np.concatenate([image, np.full(image.shape[:2] + (1,), alpha)], axis=2)
-        return ax.imshow(
-            rgba, origin="lower", aspect="auto", interpolation="nearest", zorder=0,
-            extent=(self.xx.min(), self.xx.max(), self.yy.min(), self.yy.max()),
-        )
+    def _draw_confidence(self, ax: Axes, colors: list, alpha: float, plot_method: str) -> Any:
+        """K classes: each cell in its class colour, paler where the model is less sure.
+
+        ``pcolormesh``: one coloured rectangle per grid point (a ``QuadMesh``).
+        ``contourf``: one filled-contour set per class, white at probability 1/K
+        and full colour at 1 (a list of ``QuadContourSet``, one per class).
+        """
+        if plot_method == "pcolormesh":
+            image = confidence_rgb(self.probabilities, colors, binary=False)
+            rgba = np.concatenate([image, np.full(image.shape[:2] + (1,), alpha)], axis=2)
+            return ax.pcolormesh(self.xx, self.yy, rgba, shading="nearest", zorder=0)
+        k = self.n_classes
+        strength = (self.probabilities.max(axis=2) - 1.0 / k) / (1.0 - 1.0 / k)
+        levels = np.linspace(0.0, 1.0, 11)
+        sets = []
+        for label in np.unique(self.labels):
+            shade = LinearSegmentedColormap.from_list(f"class_{label}", ["#ffffff", colors[label]])
+            region = np.ma.masked_where(self.labels != label, strength)
+            sets.append(ax.contourf(self.xx, self.yy, region, levels=levels, cmap=shade, alpha=alpha,
+                                    vmin=0.0, vmax=1.0, zorder=0))
+        return sets
 
     def _draw_boundary_line(self, ax: Axes) -> Any:
         """A thin black line where the predicted label changes (if it changes at all)."""
@@ -546,6 +610,7 @@ def compute_decision_boundary(
     grid = torch.from_numpy(np.c_[xx.ravel(), yy.ravel()])
     data = torch.from_numpy(points)
     logits = predict_grid(model, torch.cat([grid, data]), mode=mode, device=device)
+    _check_logits(model, logits)
     labels, probs, n_classes = _labels_and_probabilities(logits, threshold)
     m = grid.shape[0]
     accuracy = None

@@ -1,4 +1,4 @@
-"""The notebook 06 checkers accept correct answers and explain typical mistakes."""
+"""The notebook 06 checkers accept correct answers and reject each classic mistake with its reason."""
 
 from __future__ import annotations
 
@@ -6,127 +6,353 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt
 import pytest
 import torch
 from torch import nn
 
+from course_utils.data import make_dataset
 from course_utils.exercises import nb06
-from course_utils.models import make_mlp
+from course_utils.plotting import compute_decision_boundary
 
 # ---------------------------------------------------------------------------
-# Exercise 1: a moons model
+# Exercise 6.1: grid_labels(model, points)
 # ---------------------------------------------------------------------------
 
 
-def good_model() -> nn.Module:
-    return make_mlp(hidden=(32, 32))
+def _to_labels(logits: torch.Tensor) -> torch.Tensor:
+    if logits.shape[1] == 1:
+        return (torch.sigmoid(logits[:, 0]) >= 0.5).long()
+    return logits.argmax(dim=1)
 
 
-def test_a_relu_network_passes(capsys):
-    result = nb06.check_exercise_1(good_model, lr=0.02, epochs=100)
-    assert result.passed
-    assert "✅ Exercise 1" in capsys.readouterr().out
+def right(model, points):
+    before = {m: m.training for m in model.modules()}
+    model.eval()
+    try:
+        with torch.inference_mode():
+            logits = model(points)
+    finally:
+        for m, flag in before.items():
+            m.training = flag
+    return _to_labels(logits)
 
 
-def test_passing_does_not_touch_the_notebooks_random_numbers():
+def right_no_grad_and_train_method(model, points):
+    """Another correct answer: no_grad instead of inference_mode, modes put back with .train(flag)."""
+    before = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        with torch.no_grad():
+            logits = model(points)
+    finally:
+        for m, flag in before:
+            m.train(flag)
+    return _to_labels(logits)
+
+
+def wrong_mode(model, points):  # forward pass in whatever mode the model arrived in
+    with torch.inference_mode():
+        return _to_labels(model(points))
+
+
+def forced_eval(model, points):  # modes not restored: left in eval
+    model.eval()
+    with torch.inference_mode():
+        return _to_labels(model(points))
+
+
+def forced_train_at_end(model, points):  # "restored" to train regardless of where they were
+    model.eval()
+    with torch.inference_mode():
+        labels = _to_labels(model(points))
+    model.train()
+    return labels
+
+
+def top_flag_only(model, points):  # restores only the model's own flag, not each layer's
+    was = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            logits = model(points)
+    finally:
+        model.train(was)
+    return _to_labels(logits)
+
+
+def no_finally(model, points):  # modes restored, but not when the forward pass raises
+    before = {m: m.training for m in model.modules()}
+    model.eval()
+    with torch.inference_mode():
+        logits = model(points)
+    for m, flag in before.items():
+        m.training = flag
+    return _to_labels(logits)
+
+
+def tracking_then_detach(model, points):
+    before = {m: m.training for m in model.modules()}
+    model.eval()
+    try:
+        logits = model(points).detach()
+    finally:
+        for m, flag in before.items():
+            m.training = flag
+    return _to_labels(logits)
+
+
+def grad_switch_left_off(model, points):
+    before = {m: m.training for m in model.modules()}
+    model.eval()
+    torch.set_grad_enabled(False)
+    try:
+        logits = model(points)
+    finally:
+        for m, flag in before.items():
+            m.training = flag
+    return _to_labels(logits)
+
+
+def _with(to_labels):
+    def answer(model, points):
+        before = {m: m.training for m in model.modules()}
+        model.eval()
+        try:
+            with torch.inference_mode():
+                logits = model(points)
+        finally:
+            for m, flag in before.items():
+                m.training = flag
+        return to_labels(logits)
+
+    return answer
+
+
+def dropout_only_to_eval(model, points):  # BatchNorm forgotten: only Dropout layers switched
+    before = {m: m.training for m in model.modules()}
+    for m in model.modules():
+        if isinstance(m, nn.Dropout):
+            m.eval()
+    try:
+        with torch.inference_mode():
+            logits = model(points)
+    finally:
+        for m, flag in before.items():
+            m.training = flag
+    return _to_labels(logits)
+
+
+def no_grad_missing(model, points):
+    before = {m: m.training for m in model.modules()}
+    model.eval()
+    try:
+        logits = model(points)
+    finally:
+        for m, flag in before.items():
+            m.training = flag
+    return _to_labels(logits)
+
+
+WRONG_1 = {
+    "only Dropout switched to eval": (dropout_only_to_eval, "running statistics changed"),
+    "no no_grad at all": (no_grad_missing, "gradient tracking on"),
+    "forward pass in the mode it arrived in": (wrong_mode, "dropout active"),
+    "modes left in eval": (forced_eval, "the model itself (Sequential) train -> eval"),
+    "modes forced to train at the end": (forced_train_at_end, "layer 0 (Linear) eval -> train"),
+    "only the top-level flag restored": (top_flag_only, "layer 0 (Linear) eval -> train"),
+    "restored without finally": (no_finally, "when the model's forward pass raised"),
+    "tracking on, then detach()": (tracking_then_detach, "gradient tracking on"),
+    "grad switch left off": (grad_switch_left_off, "still switched off"),
+    "threshold on the logit": (_with(lambda z: (z[:, 0] >= 0.5).long() if z.shape[1] == 1 else z.argmax(1)),
+                               "applies to the probability, not to the logit"),
+    "strict > at P = 0.5": (_with(lambda z: (torch.sigmoid(z[:, 0]) > 0.5).long() if z.shape[1] == 1
+                                  else z.argmax(1)), "P >= 0.5 counts as class 1"),
+    "sigmoid for every shape": (_with(lambda z: (torch.sigmoid(z) >= 0.5).long().squeeze(1)
+                                      if z.shape[1] == 1 else (torch.sigmoid(z) >= 0.5).long()),
+                                "a 4-class model (100 points) your labels have shape (100, 4)"),
+    "argmax over the wrong dim": (_with(lambda z: _to_labels(z) if z.shape[1] == 1 else z.argmax(0)),
+                                  "shape (4,)"),
+    "labels as bool": (_with(lambda z: _to_labels(z).bool()), "dtype torch.bool"),
+    "labels as float": (_with(lambda z: _to_labels(z).float()), "dtype torch.float32"),
+    "one column kept": (_with(lambda z: _to_labels(z)[:, None]), "shape (4, 1)"),
+    "squeeze() on a batch of one": (_with(lambda z: (torch.sigmoid(z) >= 0.5).long().squeeze()
+                                          if z.shape[1] == 1 else z.argmax(1)), "on a batch of one (1 point) your labels have shape ()"),
+    "probabilities, not labels": (_with(lambda z: torch.sigmoid(z[:, 0]) if z.shape[1] == 1 else z.argmax(1)),
+                                  "dtype torch.float32"),
+    "fails on an empty grid": (_with(lambda z: _to_labels(z) if len(z) else z[0]), "your code raised IndexError"),
+    "returns a NumPy array": (_with(lambda z: _to_labels(z).numpy()), "returned ndarray"),
+    "not a function": (right(nn.Linear(2, 1), torch.zeros(3, 2)), "expected a function"),
+}
+
+
+@pytest.mark.parametrize("answer", [right, right_no_grad_and_train_method], ids=["inference_mode", "no_grad"])
+def test_exercise_1_right_answers_pass(answer, capsys):
+    assert nb06.check_exercise_1(answer).passed
+    assert "✅ Exercise 6.1 (grid_labels) passed" in capsys.readouterr().out
+
+
+def test_exercise_1_does_not_touch_the_notebooks_random_numbers():
     torch.manual_seed(5)
     expected = torch.rand(4)
     torch.manual_seed(5)
-    nb06.check_exercise_1(good_model, lr=0.02, epochs=100)
+    nb06.check_exercise_1(right)
     assert torch.equal(torch.rand(4), expected)
 
 
-@pytest.mark.parametrize(
-    ("build", "kwargs", "says"),
-    [
-        (lambda: make_mlp(hidden=()), {"lr": 0.05}, "straight line"),
-        (lambda: make_mlp(hidden=(32, 32), activation="none"), {"lr": 0.05}, "straight line"),
-        (lambda: make_mlp(hidden=(4,)), {"lr": 0.01, "epochs": 20}, "below 90%"),
-        (lambda: make_mlp(hidden=(32, 32), out_features=2), {}, "one logit per point"),
-        (lambda: make_mlp(in_features=3), {}, "your code raised RuntimeError"),
-        (lambda: "model", {}, "must return an nn.Module"),
-        (good_model, {"epochs": 500}, "epochs must be an int from 1 to 100"),
-        (good_model, {"lr": 0}, "lr must be a number"),
-        (good_model(), {}, "pass the function that builds it"),
-        ("make_mlp", {}, "expected a function"),
-    ],
-    ids=["linear", "no activation", "too small", "two outputs", "three inputs", "not a module",
-         "too many epochs", "zero lr", "a model, not a function", "a string"],
-)
-def test_mistakes_fail_with_a_reason(build, kwargs, says, capsys):
-    result = nb06.check_exercise_1(build, **kwargs)
+@pytest.mark.parametrize(("answer", "says"), list(WRONG_1.values()), ids=list(WRONG_1))
+def test_exercise_1_rejects_each_classic_mistake(answer, says, capsys):
+    result = nb06.check_exercise_1(answer)
     out = capsys.readouterr().out
+    assert torch.is_grad_enabled()
     assert not result.passed
-    assert says in result.message
-    assert "❌ Exercise 1" in out and "Hint:" in out
+    assert says in result.message, result.message
+    assert "❌ Exercise 6.1 (grid_labels)" in out and "Hint:" in out
     assert "Traceback" not in out
 
 
-def test_the_hidden_moons_are_noisier_and_new():
-    """The exercise promises a hidden, noisier data set: check that the checker keeps it."""
-    from course_utils.data import make_dataset
-
-    assert nb06._MOONS["noise"] > nb06.NOTEBOOK_MOONS_NOISE
-    hidden = make_dataset("moons", **nb06._MOONS)
-    notebook = make_dataset("moons", noise=nb06.NOTEBOOK_MOONS_NOISE)
-    assert hidden.X_test.shape[0] == 400
-    assert not any(torch.isclose(hidden.X_test[:, None], notebook.X_test[None]).all(-1).any(1))
-
-
-def test_the_linear_model_misses_the_target_clearly():
-    """A straight line must fail by a clear margin, and the taught model pass by one."""
-    linear = nb06.check_exercise_1(lambda: make_mlp(hidden=()), lr=0.05)
-    assert not linear.passed and "straight line" in linear.message
-    acc = float(linear.message.split("epochs is ")[1].split("%")[0]) / 100
-    assert acc < nb06.TARGET_ACCURACY - 0.02
-
-
-def test_nonlinear_model_that_falls_short_gets_no_linear_remark():
-    result = nb06.check_exercise_1(lambda: make_mlp(hidden=(4,)), lr=0.01, epochs=20)
-    assert not result.passed and "straight line" not in result.message
-
-
 # ---------------------------------------------------------------------------
-# Exercise 2: reading boundaries
+# Exercise 6.2: a BatchNorm network in train mode
 # ---------------------------------------------------------------------------
 
-RIGHT = {"A": "train mode", "B": "linear", "C": "non-linear", "D": "linear"}
+
+def _measured() -> tuple[dict, nn.Module]:
+    bn_net = nb06.exercise_2_model()
+    circles = make_dataset("circles")
+    first, second = (compute_decision_boundary(bn_net, circles.X_test, circles.y_test, mode="train")
+                     for _ in range(2))
+    answers = {
+        "same_every_time": bool((first.labels == second.labels).all()),
+        "grid_share_class_1": float(first.labels.mean()),
+        "test_accuracy": first.accuracy,
+    }
+    return answers, bn_net
 
 
-def test_right_answers_pass(capsys):
-    assert nb06.check_exercise_2(RIGHT).passed
-    assert "✅ Exercise 2" in capsys.readouterr().out
+@pytest.fixture(scope="module")
+def measured() -> tuple[dict, nn.Module]:
+    return _measured()
 
 
-def test_case_and_spaces_do_not_matter():
-    sloppy = {" a": "Train Mode ", "b": "LINEAR", "C": "non-linear", "D": " linear"}
-    assert nb06.check_exercise_2(sloppy).passed
+def test_exercise_2_measured_answers_pass(measured, capsys):
+    answers, bn_net = measured
+    assert nb06.check_exercise_2(answers, bn_net).passed
+    assert "✅ Exercise 6.2 (BatchNorm in train mode) passed" in capsys.readouterr().out
+
+
+def test_exercise_2_the_train_mode_boundary_is_repeatable_but_wrong(measured):
+    """The facts the exercise is built on, with margins."""
+    answers, bn_net = measured
+    circles = make_dataset("circles")
+    evals = compute_decision_boundary(bn_net, circles.X_test, circles.y_test)
+    assert answers["same_every_time"]
+    assert answers["grid_share_class_1"] > evals.labels.mean() + 0.2  # the inner class swells
+    assert answers["test_accuracy"] < evals.accuracy - 0.3
+
+
+def _train_by_hand(bn_net: nn.Module) -> nn.Module:
+    """A learner's own train-mode pass over the test points, not put back."""
+    circles = make_dataset("circles")
+    bn_net.train()
+    with torch.no_grad():
+        bn_net(circles.X_test)
+    return bn_net
+
+
+def _mutated(name: str) -> tuple[dict, nn.Module]:
+    answers, _ = _measured()
+    bn_net = nb06.exercise_2_model()
+    if name == "left in train mode":
+        bn_net.train()
+    elif name == "running statistics moved":
+        _train_by_hand(bn_net).eval()
+    return answers, bn_net
 
 
 @pytest.mark.parametrize(
-    ("answers", "says"),
-    [
-        ({**RIGHT, "B": "non-linear"}, "no activation between them"),
-        ({**RIGHT, "A": "non-linear"}, "random dropout mask"),
-        ({**RIGHT, "C": "linear"}, "curved"),
-        ({k: v for k, v in RIGHT.items() if k != "D"}, "missing: D"),
-        ({**RIGHT, "E": "linear"}, "unexpected keys: E"),
-        ({**RIGHT, "A": "dropout"}, "must be one of"),
-        (["train mode", "linear", "non-linear", "linear"], "must be a dict"),
-    ],
-    ids=["deep linear is linear", "speckles", "curve", "missing", "extra", "unknown kind", "list"],
+    ("name", "says"),
+    [("left in train mode", "in train mode"), ("running statistics moved", "running statistics")],
 )
-def test_wrong_answers_fail_with_a_reason(answers, says, capsys):
-    result = nb06.check_exercise_2(answers)
+def test_exercise_2_rejects_a_network_that_was_changed(name, says, capsys):
+    answers, bn_net = _mutated(name)
+    result = nb06.check_exercise_2(answers, bn_net)
+    assert not result.passed and says in result.message, result.message
+    assert "Hint:" in capsys.readouterr().out
+
+
+def _eval_numbers() -> dict:
+    bn_net = nb06.exercise_2_model()
+    circles = make_dataset("circles")
+    evals = compute_decision_boundary(bn_net, circles.X_test, circles.y_test)
+    return {"grid_share_class_1": float(evals.labels.mean()), "test_accuracy": evals.accuracy}
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        ({"same_every_time": False}, "same_every_time does not match"),
+        ("eval share", "running statistics (eval mode)"),
+        ("eval accuracy", "running statistics (eval mode)"),
+        ({"grid_share_class_1": 0.3}, "is not the share of the grid"),
+        ({"test_accuracy": 0.75}, "is not the test accuracy"),
+        ("share in percent", "a fraction between 0 and 1"),
+        ({"test_accuracy": "50%"}, "test_accuracy must be a number"),
+        ({"same_every_time": "yes"}, "must be True or False"),
+        ({"test_accuracy": float("nan")}, "must be a number"),
+        ("a key missing", "missing: test_accuracy"),
+        ("an extra key", "unexpected keys: flips"),
+        ("a key twice", "appears more than once"),
+        ("a list", "must be a dict"),
+        ("no network", "pass the network you worked on"),
+        ("another network", "not the network from exercise_2_model()"),
+    ],
+    ids=["not repeatable", "eval share", "eval accuracy", "made-up share", "made-up accuracy", "percent",
+         "text", "yes", "nan", "missing", "extra", "twice", "list", "no network", "other network"],
+)
+def test_exercise_2_rejects_wrong_answers(measured, change, says, capsys):
+    answers, bn_net = dict(measured[0]), measured[1]
+    net = bn_net
+    if isinstance(change, dict):
+        answers.update(change)
+    elif change == "eval share":
+        answers["grid_share_class_1"] = _eval_numbers()["grid_share_class_1"]
+    elif change == "eval accuracy":
+        answers["test_accuracy"] = _eval_numbers()["test_accuracy"]
+    elif change == "share in percent":
+        answers["grid_share_class_1"] *= 100
+    elif change == "a key missing":
+        del answers["test_accuracy"]
+    elif change == "an extra key":
+        answers["flips"] = 0.0
+    elif change == "a key twice":
+        answers["Test_Accuracy"] = 0.3
+    elif change == "a list":
+        answers = list(answers.values())
+    elif change == "no network":
+        net = None
+    elif change == "another network":
+        net = nn.Linear(2, 1)
+    result = nb06.check_exercise_2(answers, net) if net is not None else nb06.check_exercise_2(answers)
     out = capsys.readouterr().out
     assert not result.passed
-    assert says in result.message
-    assert "Hint:" in out
+    assert says in result.message, result.message
+    assert "❌ Exercise 6.2 (BatchNorm in train mode)" in out and "Hint:" in out
 
 
-def test_the_figure_shows_four_labelled_panels():
-    fig = nb06.exercise_2_figure()
-    titles = [ax.get_title() for ax in fig.axes]
-    assert titles == ["panel A", "panel B", "panel C", "panel D"]
-    plt.close(fig)
+def test_exercise_2_model_is_the_same_every_call_and_in_eval_mode():
+    a, b = nb06.exercise_2_model(), nb06.exercise_2_model()
+    assert a is not b
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
+    assert not any(m.training for m in a.modules())
+
+
+def test_no_failure_message_or_hint_contains_code(capsys):
+    """Messages say what is wrong with the answer, never the code to write."""
+    for answer, _ in WRONG_1.values():
+        nb06.check_exercise_1(answer)
+    answers, bn_net = _measured()
+    nb06.check_exercise_2({**answers, "same_every_time": False}, bn_net)
+    nb06.check_exercise_2(answers)
+    out = capsys.readouterr().out
+    for code in ("model.eval()", "inference_mode()", "no_grad()", "finally:", "sigmoid(", "argmax(",
+                 "mode=\"train\"", ">= 0.5)", ".long()", "np.array_equal", ".mean()"):
+        assert code not in out, code

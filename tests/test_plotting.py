@@ -205,13 +205,86 @@ def test_k_logits_probability_draws_the_confidence_image():
 
     torch.manual_seed(0)
     model = nn.Linear(2, 3)
-    shown = plot_decision_boundary(model, points(), grid_resolution=20, response="probability")
+    shown = plot_decision_boundary(model, points(), grid_resolution=20, response="probability",
+                                   plot_method="pcolormesh")
     assert shown.n_logits == 3 and shown.probabilities.shape == (20, 20, 3)
     expected = torch.softmax(grid_logits(model, shown), dim=1).numpy().reshape(20, 20, 3)
     np.testing.assert_allclose(shown.probabilities, expected, atol=1e-6)
-    image = np.asarray(shown.surface.get_array())
+    assert type(shown.surface).__name__ == "QuadMesh"
+    image = np.asarray(shown.surface.get_array()).reshape(20, 20, 4)
     np.testing.assert_allclose(image[..., :3], confidence_rgb(expected, CLASS_COLORS[:3], binary=False),
                                atol=1e-5)
+
+
+def test_k_logits_probability_with_contourf_draws_filled_contours_per_class():
+    """plot_method is honoured for K > 2 probabilities too: one contour set per predicted class."""
+    torch.manual_seed(0)
+    model = nn.Linear(2, 3)
+    shown = plot_decision_boundary(model, points(), grid_resolution=30, response="probability")
+    present = np.unique(shown.labels)
+    assert isinstance(shown.surface, list) and len(shown.surface) == len(present) >= 2
+    assert all(type(cs).__name__ == "QuadContourSet" for cs in shown.surface)
+    assert not any(type(a).__name__ == "AxesImage" for a in shown.ax.get_children())
+
+
+# ---------------------------------------------------------------------------
+# Probabilities instead of logits: refused or warned about, never drawn wrong
+# ---------------------------------------------------------------------------
+
+
+class _FunctionalSoftmax(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(2, 3)
+
+    def forward(self, x):
+        return torch.softmax(self.linear(x), dim=1)
+
+
+class _FunctionalSigmoid(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(2, 1)
+        with torch.no_grad():
+            self.linear.weight.fill_(4.0)
+
+    def forward(self, x):
+        return torch.sigmoid(self.linear(x))
+
+
+@pytest.mark.parametrize(
+    ("model", "match"),
+    [
+        (nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 1), nn.Sigmoid()), r"ends in Sigmoid.*not logits"),
+        (nn.Sequential(nn.Linear(2, 3), nn.Softmax(dim=1)), r"ends in Softmax.*not logits"),
+        (nn.Sequential(nn.Sequential(nn.Linear(2, 1), nn.Sigmoid())), r"ends in Sigmoid"),
+        (_FunctionalSoftmax(), r"sums to 1: these look like softmax probabilities"),
+    ],
+    ids=["Sigmoid", "Softmax", "nested Sigmoid", "softmax in forward"],
+)
+def test_probability_outputs_are_refused(model, match):
+    with pytest.raises(ValueError, match=match):
+        plot_decision_boundary(model, points(), grid_resolution=10)
+
+
+def test_sigmoid_in_forward_gets_a_warning():
+    torch.manual_seed(0)
+    with pytest.warns(UserWarning, match=r"look like probabilities.*pass logits"):
+        plot_decision_boundary(_FunctionalSigmoid(), points(), grid_resolution=10)
+
+
+@pytest.mark.parametrize("model", [binary_model(), multi_model(), multi_model(2)], ids=["1", "4", "2"])
+def test_logit_models_get_no_warning(model, recwarn):
+    plot_decision_boundary(model, points(), grid_resolution=10)
+    assert not [w for w in recwarn if issubclass(w.category, UserWarning)]
+
+
+def test_log_softmax_output_is_drawn_like_logits():
+    torch.manual_seed(0)
+    linear = nn.Linear(2, 3)
+    a = compute_decision_boundary(nn.Sequential(linear, nn.LogSoftmax(dim=1)), points(), grid_resolution=10)
+    b = compute_decision_boundary(linear, points(), grid_resolution=10)
+    np.testing.assert_array_equal(a.labels, b.labels)
 
 
 def test_response_label_vs_probability_values():
@@ -408,8 +481,9 @@ def test_replot_on_new_axes():
         (torch.tensor([[0.0, float("nan")], [1.0, 2.0]]), ValueError, "NaN or infinite"),
         (np.array([[0.0, np.inf], [1.0, 2.0]]), ValueError, "NaN or infinite"),
         ([[0.0, 1.0], [1.0, 2.0]], TypeError, "NumPy array or a torch tensor"),
+        (torch.randn(2, 200), ValueError, r"got \(2, 200\): it looks transposed .*pass X\.T"),
     ],
-    ids=["3 features", "1-D", "empty", "nan", "inf", "list"],
+    ids=["3 features", "1-D", "empty", "nan", "inf", "list", "transposed"],
 )
 def test_bad_X(X, error, match):
     with pytest.raises(error, match=match):

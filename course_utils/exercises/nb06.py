@@ -1,240 +1,433 @@
 """Checkers for notebook 06 · decision boundaries.
 
-* :func:`check_exercise_1`: ``build_model()`` returns a fresh model that
-  reaches at least 90 % test accuracy on a hidden moons data set within at
-  most 100 full-batch epochs (Adam, your learning rate). The hidden set is
-  noisier than the notebook's moons (noise 0.25 instead of 0.2) and drawn with
-  another seed, so a model that only fits the notebook's points does not pass
-  by luck; with that much noise some points of each moon lie inside the other,
-  which is why the target is 90 % and not 100 %.
-* :func:`exercise_2_figure` draws four decision boundaries, panels A to D;
-  :func:`check_exercise_2` checks which kind of model (and mode) drew each.
+* :func:`check_exercise_1`: ``grid_labels(model, points)`` returns one class
+  label per point, computed the way a boundary is computed: one eval-mode
+  forward pass without autograd, logits turned into labels (one logit:
+  P(class 1) >= 0.5; K logits: the most likely class). The model comes back
+  in exactly the modes it arrived in, even when its forward pass raises.
+* :func:`exercise_2_model` builds the BatchNorm network of exercise 2;
+  :func:`check_exercise_2` checks what the learner measured about its
+  train-mode boundary, and that the network itself was left untouched.
 
-The checkers build their own data and models and run under a forked random
-number generator: calling one does not change the random numbers the rest of
-the notebook sees.
+The checkers build their own models and run under a forked random number
+generator: calling one does not change the random numbers the rest of the
+notebook sees.
 """
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from ..data import make_dataset
 from ..models import make_mlp
 from ..training import fit
-from ._core import CheckResult, run_checks, sandbox
+from ._core import CheckResult, function_check, run_checks, sandbox
+from ._probes import bn_stats, modes, same
 
-__all__ = ["check_exercise_1", "exercise_2_figure", "check_exercise_2", "ANSWERS_2"]
+__all__ = ["check_exercise_1", "exercise_2_model", "check_exercise_2", "ANSWER_KEYS_2"]
 
 _SEED = 606
-TARGET_ACCURACY = 0.90
-MAX_EPOCHS = 100
-#: The notebook's moons, ``make_dataset("moons", noise=0.2)`` (default seed 42).
-NOTEBOOK_MOONS_NOISE = 0.2
-#: The hidden data of exercise 1: noisier (0.25 > 0.2) and drawn with another seed than
-#: the notebook's moons; 2000 points, so the 400 test points make the accuracy steady.
-_MOONS = {"n_samples": 2000, "noise": 0.25, "seed": _SEED}
-
-#: The three answers exercise 2 accepts for each panel.
-ANSWERS_2 = ("linear", "non-linear", "train mode")
-_PANELS = "ABCD"
 
 
 # ---------------------------------------------------------------------------
-# Exercise 1: a model that solves moons
+# Exercise 1: grid_labels(model, points)
 # ---------------------------------------------------------------------------
 
-_NONLINEAR = (nn.ReLU, nn.Tanh, nn.Sigmoid, nn.GELU, nn.LeakyReLU, nn.ELU, nn.SiLU, nn.Softplus,
-              nn.Mish, nn.SELU, nn.CELU, nn.PReLU, nn.RReLU, nn.Hardtanh, nn.Softsign)
+
+class _Recorder(nn.Module):
+    """Wraps a model; records the grad switch and its own mode at every forward call."""
+
+    def __init__(self, inner: nn.Module, fail: bool = False):
+        super().__init__()
+        self.inner = inner
+        self.fail = fail
+        self.calls: list[tuple[bool, bool]] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls.append((torch.is_grad_enabled(), self.training))
+        if self.fail:
+            raise _ForwardFailed("the model's forward pass failed (on purpose, to test your cleanup)")
+        return self.inner(x)
 
 
-def _has_nonlinearity(model: nn.Module) -> bool:
-    """False for a model made only of Linear/Identity/Dropout layers (a linear map)."""
-    plain = (nn.Linear, nn.Identity, nn.Dropout, nn.Sequential)
-    if any(isinstance(m, _NONLINEAR) for m in model.modules()):
-        return True
-    return not all(isinstance(m, plain) for m in model.modules())
+class _ForwardFailed(RuntimeError):
+    """Raised on purpose by a checker's model."""
 
 
-def check_exercise_1(build_model: Callable[[], nn.Module], lr: float = 0.01,
-                     epochs: int = MAX_EPOCHS) -> CheckResult:
-    """Train ``build_model()`` on hidden, noisier moons data and require >= 90 % test accuracy.
+def _fixed_linear(weight: list[list[float]], bias: list[float]) -> nn.Linear:
+    layer = nn.Linear(len(weight[0]), len(weight))
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor(weight))
+        layer.bias.copy_(torch.tensor(bias))
+    return layer
 
-    Args:
-        build_model: a function with no arguments that returns a new, untrained
-            model taking ``(N, 2)`` points and returning one logit per point.
-        lr: the learning rate for ``torch.optim.Adam``.
-        epochs: full-batch epochs to train for, at most 100.
-    """
-    box: dict[str, Any] = {}
-    data = make_dataset("moons", **_MOONS)
 
-    def callable_builder() -> str | None:
-        if isinstance(build_model, nn.Module):
-            return ("you passed a model; pass the function that builds it "
-                    "(build_model, not build_model()), so the checker gets a fresh one")
-        if not callable(build_model):
-            return f"expected a function that returns a model, got {type(build_model).__name__}"
-        return None
+def _points(n: int) -> torch.Tensor:
+    return torch.rand(n, 2) * 4 - 2
 
-    def settings() -> str | None:
-        if isinstance(epochs, bool) or not isinstance(epochs, int) or not 1 <= epochs <= MAX_EPOCHS:
-            return f"epochs must be an int from 1 to {MAX_EPOCHS}, got {epochs!r}"
-        if isinstance(lr, bool) or not isinstance(lr, int | float) or not 0 < lr <= 1:
-            return f"lr must be a number in (0, 1], got {lr!r}"
-        return None
 
-    def builds_a_module() -> str | None:
-        with sandbox(_SEED):
-            model = build_model()
-        if not isinstance(model, nn.Module):
-            return f"build_model() must return an nn.Module, got {type(model).__name__}"
-        if not any(p.requires_grad for p in model.parameters()):
-            return "the model has no trainable parameters"
-        box["model"] = model
-        return None
+def _expected(model: nn.Module, points: torch.Tensor) -> torch.Tensor:
+    """The reference answer, computed on a copy so the checked model is not touched."""
+    import copy
 
-    def one_logit_per_point() -> str | None:
-        model = box["model"]
-        with torch.no_grad():
-            out = model.eval()(data.X_test[:5])
-        if not isinstance(out, torch.Tensor) or tuple(out.shape) != (5, 1):
-            shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-            return (f"for 5 points of shape (5, 2) the model returned {shape}; it needs one "
-                    "logit per point, shape (5, 1): end with nn.Linear(..., 1)")
-        return None
+    clone = copy.deepcopy(model).eval()
+    with torch.inference_mode():
+        logits = clone(points)
+    if logits.shape[1] == 1:
+        return (torch.sigmoid(logits[:, 0]) >= 0.5).long()
+    return logits.argmax(dim=1)
 
-    def reaches_target() -> str | None:
-        model = box["model"]
-        with sandbox(_SEED):
-            history = fit(
-                model, (data.X_train, data.y_train), (data.X_test, data.y_test),
-                loss_fn=nn.BCEWithLogitsLoss(), optimizer=torch.optim.Adam(model.parameters(), lr=lr),
-                epochs=epochs,
-            )
-        acc = history.test_acc[-1]
-        box["acc"] = acc
-        if acc >= TARGET_ACCURACY:
+
+def _as_labels(out: object, n: int, what: str) -> torch.Tensor:
+    """The learner's output as a tensor, or an AssertionError saying what is wrong with it."""
+    if not isinstance(out, torch.Tensor):
+        raise AssertionError(f"on {what} your function returned {type(out).__name__}, expected a torch tensor "
+                             "of class labels")
+    if tuple(out.shape) != (n,):
+        raise AssertionError(f"on {what} ({n} point{'s' * (n != 1)}) your labels have shape {tuple(out.shape)}; "
+                             f"expected one label per point, shape ({n},)")
+    if out.dtype != torch.int64:
+        raise AssertionError(f"on {what} your labels have dtype {out.dtype}; class labels are integers "
+                             "(torch.int64), like the targets")
+    if out.requires_grad:
+        raise AssertionError(f"on {what} your labels require grad: they are attached to a graph")
+    return out
+
+
+def _changed(model: nn.Module, before: list[bool]) -> str:
+    """Which modules' modes differ from ``before``, e.g. "layer 0 (Linear) eval -> train"."""
+    named = list(model.named_modules())
+    moved = [
+        f"{f'layer {name}' if name else 'the model itself'} ({type(m).__name__}) "
+        f"{'train' if was else 'eval'} -> {'train' if m.training else 'eval'}"
+        for (name, m), was in zip(named, before, strict=True)
+        if m.training != was
+    ]
+    return ", ".join(moved[:3]) + (" ..." if len(moved) > 3 else "")
+
+
+def check_exercise_1(grid_labels: Callable[[nn.Module, torch.Tensor], torch.Tensor]) -> CheckResult:
+    """Check ``grid_labels(model, points) -> labels``, shape ``(M,)``, dtype ``int64``."""
+
+    def binary() -> nn.Module:
+        # logit = 2 * x1: a point's label is decided by the sign of its first feature.
+        return nn.Sequential(_fixed_linear([[2.0, 0.0]], [0.0]))
+
+    def agrees(model_factory: Callable[[], nn.Module], points: torch.Tensor, what: str) -> Callable[[], Any]:
+        def check() -> Any:
+            model = model_factory()
+            expected = _expected(model, points)
+            got = _as_labels(grid_labels(model, points), len(points), what)
+            wrong = int((got != expected).sum())
+            if wrong:
+                return f"on {what} {wrong} of {len(points)} labels differ from the model's predictions"
             return None
-        why = ""
-        if not _has_nonlinearity(model):
-            why = (" Your model has no non-linear activation between its Linear layers, so it is "
-                   "one linear map and its boundary is a straight line, whatever its depth.")
-        return f"test accuracy after {epochs} epochs is {acc:.1%}, below {TARGET_ACCURACY:.0%}.{why}"
 
-    return run_checks(
-        "1 (moons model)",
-        [
-            ("build_model is a function", callable_builder),
-            ("epochs and lr are valid", settings),
-            ("build_model() returns a trainable nn.Module", builds_a_module),
-            ("the model outputs one logit per point", one_logit_per_point),
-            (f"test accuracy >= {TARGET_ACCURACY:.0%} on hidden, noisier moons", reaches_target),
-        ],
-        hint=("use hidden layers with a non-linearity, e.g. make_mlp(hidden=(32, 32)); "
-              "if it is too slow to learn, raise lr (0.01 to 0.05) or widen the layers."),
-    )
-
-
-# ---------------------------------------------------------------------------
-# Exercise 2: read four boundaries
-# ---------------------------------------------------------------------------
-
-#: Which model drew each panel of :func:`exercise_2_figure`.
-_TRUTH = {"A": "train mode", "B": "linear", "C": "non-linear", "D": "linear"}
-_WHY = {
-    "A": ("panel A is speckled: specks of the other class are scattered over the plane, because "
-          "every grid point got its own random dropout mask, so it was drawn in train mode"),
-    "B": ("panel B's boundary is a straight line. It came from a model with two hidden layers "
-          "but no activation between them: without a non-linearity, depth stays linear"),
-    "C": "panel C's boundary is curved and clean: a non-linear model, drawn in eval mode",
-    "D": "panel D's boundary is a straight line: a linear model",
-}
-
-
-def _trained(hidden: tuple[int, ...], activation: str = "relu", dropout: float = 0.0,
-             epochs: int = 60) -> nn.Module:
-    data = make_dataset("circles", n_samples=400, noise=0.08, seed=_SEED)
-    model = make_mlp(hidden=hidden, activation=activation, dropout=dropout)
-    fit(model, (data.X_train, data.y_train), loss_fn=nn.BCEWithLogitsLoss(),
-        optimizer=torch.optim.Adam(model.parameters(), lr=0.03), epochs=epochs)
-    return model
-
-
-def exercise_2_figure():
-    """Four decision boundaries on the same circles data, panels A to D; returns the Figure.
-
-    Each panel is one of: a linear model ("linear"), a non-linear model drawn
-    in eval mode ("non-linear"), or a dropout model drawn in train mode
-    ("train mode"). Two panels share an answer.
-    """
-    import matplotlib.pyplot as plt
-
-    from ..plotting import plot_decision_boundary
-
-    with sandbox(_SEED):
-        data = make_dataset("circles", n_samples=400, noise=0.08, seed=_SEED)
-        models = {
-            "A": (_trained((32, 32), dropout=0.5), "train"),
-            "B": (_trained((16, 16), activation="none"), "eval"),
-            "C": (_trained((16, 16)), "eval"),
-            "D": (_trained(()), "eval"),
-        }
-        fig, axes = plt.subplots(1, 4, figsize=(16, 4.4))
-        for ax, (panel, (model, mode)) in zip(axes, models.items(), strict=True):
-            plot_decision_boundary(model, data.X_test, data.y_test, ax=ax, mode=mode,
-                                   grid_resolution=100, title=f"panel {panel}")
-            if panel != "A":
-                ax.get_legend().remove()
-            ax.set_ylabel("")
-    return fig
-
-
-def check_exercise_2(answers: dict[str, str]) -> CheckResult:
-    """Check ``answers``: a dict mapping each panel "A".."D" to one of :data:`ANSWERS_2`."""
-
-    def is_a_dict() -> str | None:
-        if not isinstance(answers, dict):
-            return (f"answers must be a dict like {{'A': 'linear', ...}}, "
-                    f"got {type(answers).__name__}")
-        keys = {str(k).strip().upper() for k in answers}
-        missing = [p for p in _PANELS if p not in keys]
-        if missing:
-            return f"answer every panel; missing: {', '.join(missing)}"
-        extra = sorted(keys - set(_PANELS))
-        if extra:
-            return f"the panels are A, B, C and D; unexpected keys: {', '.join(extra)}"
-        return None
-
-    def normalised() -> dict[str, str]:
-        return {str(k).strip().upper(): str(v).strip().lower() for k, v in answers.items()}
-
-    def valid_values() -> str | None:
-        bad = {k: v for k, v in normalised().items() if v not in ANSWERS_2}
-        if bad:
-            shown = ", ".join(f"{k}: {v!r}" for k, v in sorted(bad.items()))
-            return f"each answer must be one of {list(ANSWERS_2)}; got {shown}"
-        return None
-
-    def panel(p: str) -> Callable[[], str | None]:
-        def check() -> str | None:
-            given = normalised()[p]
-            if given == _TRUTH[p]:
-                return None
-            return f"panel {p} is not {given!r}: {_WHY[p]}"
         return check
 
-    return run_checks(
-        "2 (read the boundaries)",
-        [
-            ("answers is a dict with keys A-D", is_a_dict),
-            ("every answer is one of the three kinds", valid_values),
-            *[(f"panel {p}", panel(p)) for p in _PANELS],
-        ],
-        hint=("a straight boundary means a linear model (however many layers); a smooth curve "
-              "means a non-linearity, drawn in eval mode; speckles mean dropout in train mode."),
-    )
+    def threshold_on_probability() -> Any:
+        # Logits 0.1 .. 0.4: P(class 1) from 0.52 to 0.60, all class 1; logit -0.2: class 0.
+        points = torch.tensor([[0.05, 0.0], [0.1, 1.0], [0.2, -1.0], [-0.1, 0.5]])
+        got = _as_labels(grid_labels(binary(), points), 4, "a one-logit model")
+        expected = torch.tensor([1, 1, 1, 0])
+        if torch.equal(got, expected):
+            return None
+        if torch.equal(got, torch.tensor([0, 0, 0, 0])):
+            return ("for points whose logit lies between 0 and 0.5 you returned class 0, although "
+                    "their P(class 1) is between 0.52 and 0.60: the cut at 0.5 applies to the "
+                    "probability, not to the logit")
+        return f"for logits [0.1, 0.2, 0.4, -0.2] you returned {got.tolist()}, expected {expected.tolist()}"
+
+    def tie() -> Any:
+        points = torch.tensor([[0.0, 3.0], [0.0, -3.0]])  # logit exactly 0: P(class 1) = 0.5
+        got = _as_labels(grid_labels(binary(), points), 2, "points with logit 0")
+        if got.tolist() == [1, 1]:
+            return None
+        return ("at logit 0, P(class 1) is exactly 0.5 and you returned class 0; the course's rule "
+                "(notebook 05) is that P >= 0.5 counts as class 1")
+
+    def multi() -> nn.Module:
+        return nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 4))
+
+    def two_logits() -> nn.Module:
+        return nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 2))
+
+    def dropout_in_train_mode() -> Any:
+        model = make_mlp(hidden=(32, 32), dropout=0.5).train()
+        points = _points(200)
+        expected = _expected(model, points)
+        first = _as_labels(grid_labels(model, points), 200, "a dropout model handed over in train mode")
+        second = _as_labels(grid_labels(model, points), 200, "a dropout model handed over in train mode")
+        off = int((first != expected).sum())
+        if off or not torch.equal(first, second):
+            return (f"for a dropout model handed over in train mode, {off} of 200 labels differ from its "
+                    f"eval-mode predictions and two calls disagree on {int((first != second).sum())} "
+                    "points: the forward pass ran with dropout active")
+        return None
+
+    def batchnorm_model() -> nn.Module:
+        model = make_mlp(hidden=(8,), batchnorm=True)
+        fit(model, (_points(64), (torch.rand(64, 1) > 0.5).float()), loss_fn=nn.BCEWithLogitsLoss(),
+            optimizer=torch.optim.SGD(model.parameters(), lr=0.1), epochs=3)
+        return model
+
+    def batchnorm_in_train_mode() -> Any:
+        model = bn_model.train()
+        stats = bn_stats(model)
+        points = _points(100) * 3 + 2  # far from the statistics BatchNorm has stored
+        expected = _expected(model, points)
+        got = _as_labels(grid_labels(model, points), 100, "a BatchNorm model handed over in train mode")
+        if not same(stats, bn_stats(model)):
+            return ("BatchNorm's running statistics changed during your call: the forward pass ran in "
+                    "train mode, so the grid was averaged into them")
+        off = int((got != expected).sum())
+        if off:
+            return (f"for a BatchNorm model handed over in train mode, {off} of 100 labels differ from its "
+                    "eval-mode predictions")
+        return None
+
+    def restores(model_factory: Callable[[], nn.Module], what: str) -> Callable[[], Any]:
+        def check() -> Any:
+            model = model_factory()
+            before = modes(model)
+            grid_labels(model, _points(10))
+            if modes(model) != before:
+                return f"after your function the modes of {what} changed: {_changed(model, before)}"
+            return None
+
+        return check
+
+    def mixed_train_outside() -> nn.Module:
+        model = make_mlp(hidden=(8, 8), dropout=0.2).train()
+        model[0].eval()
+        return model
+
+    def mixed_eval_outside() -> nn.Module:
+        model = make_mlp(hidden=(8, 8), dropout=0.2).eval()
+        model[2].train()
+        return model
+
+    def restores_when_forward_raises() -> Any:
+        model = _Recorder(mixed_train_outside(), fail=True)
+        before = modes(model)
+        try:
+            grid_labels(model, _points(10))
+        except _ForwardFailed:
+            pass
+        if not model.calls:
+            return "your function never called the model"
+        if modes(model) != before:
+            return ("when the model's forward pass raised an error, your function left the modes "
+                    f"changed ({_changed(model, before)}); they must come back even when it fails")
+        return None
+
+    def no_graph() -> Any:
+        model = _Recorder(binary())
+        _as_labels(grid_labels(model, _points(10)), 10, "a one-logit model")
+        if not model.calls:
+            return "your function never called the model"
+        grad_on, training = model.calls[-1]
+        if training:
+            return "the model's forward pass ran in train mode"
+        if grad_on:
+            return ("the forward pass ran with gradient tracking on, so autograd recorded a graph "
+                    "(detaching the result afterwards does not undo that)")
+        if not torch.is_grad_enabled():
+            return ("after your function returned, gradient tracking was still switched off for "
+                    "the rest of the notebook")
+        return None
+
+    def batch_of_one() -> Any:
+        return agrees(binary, torch.tensor([[0.5, -0.5]]), "a batch of one")()
+
+    def empty() -> Any:
+        got = grid_labels(multi_fixed(), torch.zeros(0, 2))
+        _as_labels(got, 0, "an empty set of points, shape (0, 2)")
+        return None
+
+    with sandbox(_SEED):
+        multi_model = multi()
+        two_model = two_logits()
+        bn_model = batchnorm_model()
+
+        def multi_fixed() -> nn.Module:
+            return multi_model
+
+        return run_checks(
+            "6.1 (grid_labels)",
+            [
+                function_check(grid_labels, "grid_labels"),
+                ("one logit: the cut is at P(class 1) = 0.5", threshold_on_probability),
+                ("a one-logit model in eval mode", agrees(binary, _points(100), "a one-logit model")),
+                ("one logit: P(class 1) = 0.5 exactly", tie),
+                ("a model with 4 logits", agrees(multi_fixed, _points(100), "a 4-class model")),
+                ("a binary model with 2 logits", agrees(lambda: two_model, _points(100), "a 2-logit model")),
+                ("a dropout model handed over in train mode", dropout_in_train_mode),
+                ("a BatchNorm model handed over in train mode", batchnorm_in_train_mode),
+                ("modes restored: train mode with a layer in eval",
+                 restores(mixed_train_outside, "a train-mode model with one layer in eval mode")),
+                ("modes restored: eval mode with a layer in train",
+                 restores(mixed_eval_outside, "an eval-mode model with one layer in train mode")),
+                ("modes restored when the forward pass raises", restores_when_forward_raises),
+                ("eval mode, no graph, grad switch as before", no_graph),
+                ("a batch of one point", batch_of_one),
+                ("an empty set of points", empty),
+            ],
+            hint=("a boundary is the model's answer, so the forward pass must run in the mode a trained "
+                  "model is judged in, without recording a graph; note every module's mode before you "
+                  "change anything and put each one back afterwards, even if the model raises."),
+        )
+
+
+# ---------------------------------------------------------------------------
+# Exercise 2: predict, then run: a BatchNorm network's boundary in train mode
+# ---------------------------------------------------------------------------
+
+#: The keys exercise 2 expects, and what each one holds.
+ANSWER_KEYS_2 = {
+    "same_every_time": "bool: two train-mode computations give identical grid labels",
+    "grid_share_class_1": "float in [0, 1]: share of the grid labelled class 1 in train mode",
+    "test_accuracy": "float in [0, 1]: accuracy on the test points in train mode",
+}
+_TOLERANCE_2 = 0.005
+
+
+def _circles():
+    """The notebook's circles, ``make_dataset("circles")``."""
+    return make_dataset("circles")
+
+
+def exercise_2_model() -> nn.Module:
+    """A circles classifier with BatchNorm after each hidden layer, trained, in eval mode.
+
+    Every call returns a new model with the same weights.
+    """
+    with sandbox(_SEED):
+        data = _circles()
+        model = make_mlp(hidden=(16, 16), batchnorm=True)
+        fit(model, (data.X_train, data.y_train), loss_fn=nn.BCEWithLogitsLoss(),
+            optimizer=torch.optim.Adam(model.parameters(), lr=0.03), epochs=60)
+    return model.eval()
+
+
+def _truth_2() -> dict[str, Any]:
+    from ..plotting import compute_decision_boundary
+
+    model = exercise_2_model()
+    data = _circles()
+    runs = [compute_decision_boundary(model, data.X_test, data.y_test, mode="train") for _ in range(2)]
+    evals = compute_decision_boundary(model, data.X_test, data.y_test)
+    return {
+        "same_every_time": bool(np.array_equal(runs[0].labels, runs[1].labels)),
+        "grid_share_class_1": float(runs[0].labels.mean()),
+        "test_accuracy": float(runs[0].accuracy),
+        "eval_share": float(evals.labels.mean()),
+        "eval_accuracy": float(evals.accuracy),
+    }
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
+
+
+def check_exercise_2(answers: dict[str, Any], model: nn.Module | None = None) -> CheckResult:
+    """Check the measured ``answers`` (keys :data:`ANSWER_KEYS_2`) and that ``model`` is untouched."""
+    box: dict[str, Any] = {}
+
+    def is_a_dict() -> Any:
+        if not isinstance(answers, dict):
+            return (f"answers must be a dict with the keys {list(ANSWER_KEYS_2)}, "
+                    f"got {type(answers).__name__}")
+        keys = [str(k).strip().lower() for k in answers]
+        twice = sorted({k for k in keys if keys.count(k) > 1})
+        if twice:
+            return f"each key once: {', '.join(twice)} appears more than once (letter case aside)"
+        missing = [k for k in ANSWER_KEYS_2 if k not in keys]
+        if missing:
+            return f"missing: {', '.join(missing)}"
+        extra = sorted(set(keys) - set(ANSWER_KEYS_2))
+        if extra:
+            return f"unexpected keys: {', '.join(extra)}; the keys are {', '.join(ANSWER_KEYS_2)}"
+        box["answers"] = {str(k).strip().lower(): v for k, v in answers.items()}
+        return None
+
+    def value_types() -> Any:
+        given = box["answers"]
+        if not isinstance(given["same_every_time"], bool | np.bool_):
+            return f"same_every_time must be True or False, got {given['same_every_time']!r}"
+        for key in ("grid_share_class_1", "test_accuracy"):
+            value = given[key]
+            if not _is_number(value) or math.isnan(value):
+                return f"{key} must be a number, got {value!r}"
+            if not 0 <= value <= 1:
+                return f"{key} must be a fraction between 0 and 1, got {value!r} (a percentage?)"
+        return None
+
+    def the_model() -> Any:
+        if model is None:
+            return ("pass the network you worked on as well: the second argument is the model "
+                    "from exercise_2_model(), so the checker can see that it is unchanged")
+        if not isinstance(model, nn.Module):
+            return f"the second argument must be the network (an nn.Module), got {type(model).__name__}"
+        reference = exercise_2_model()
+        if [type(m) for m in model.modules()] != [type(m) for m in reference.modules()]:
+            return "the second argument is not the network from exercise_2_model()"
+        box["reference"] = reference
+        return None
+
+    def model_untouched() -> Any:
+        if any(m.training for m in model.modules()):
+            where = [name or "the model" for name, m in model.named_modules() if m.training]
+            return (f"the network is not back in the mode you got it in: {', '.join(where[:3])} "
+                    "in train mode")
+        if not same(bn_stats(model), bn_stats(box["reference"])):
+            return ("the network's BatchNorm running statistics are not the ones it came with: a "
+                    "train-mode forward pass averaged your batch into them")
+        if not all(torch.equal(a, b) for a, b in zip(model.parameters(), box["reference"].parameters(),
+                                                     strict=True)):
+            return "the network's weights changed"
+        return None
+
+    def repeatable() -> Any:
+        box["truth"] = truth = _truth_2()
+        if bool(box["answers"]["same_every_time"]) == truth["same_every_time"]:
+            return None
+        return ("same_every_time does not match what two train-mode computations of this network "
+                "give: compare the two label grids element by element")
+
+    def number(key: str, eval_key: str, what: str) -> Callable[[], Any]:
+        def check() -> Any:
+            truth, given = box["truth"], float(box["answers"][key])
+            if abs(given - truth[key]) <= _TOLERANCE_2:
+                return None
+            if abs(given - truth[eval_key]) <= _TOLERANCE_2:
+                return (f"{key} = {given:.3f} is what the network gives when BatchNorm uses its running "
+                        "statistics (eval mode), or on the training data's statistics; the question is about "
+                        "train mode on the helper's grid")
+            return f"{key} = {given:.3f} is not {what} that the train-mode computation gives"
+        return check
+
+    with sandbox(_SEED):
+        return run_checks(
+            "6.2 (BatchNorm in train mode)",
+            [
+                ("answers is a dict with the three keys", is_a_dict),
+                ("the values have the right types", value_types),
+                ("the network is passed too", the_model),
+                ("the network is left as it was", model_untouched),
+                ("same_every_time", repeatable),
+                ("grid_share_class_1",
+                 number("grid_share_class_1", "eval_share", "the share of the grid labelled class 1")),
+                ("test_accuracy", number("test_accuracy", "eval_accuracy", "the test accuracy")),
+            ],
+            hint=("in train mode BatchNorm normalises with the mean and variance of the batch it is "
+                  "given, and the boundary helper sends the whole grid (and the points) as one batch; "
+                  "measure with the helper's train-mode option and its default grid."),
+        )
