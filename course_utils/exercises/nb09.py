@@ -169,14 +169,13 @@ def check_exercise_1(keras_validate: Callable) -> CheckResult:
     rows as two Python floats, for any batch size and any data; and raise
     ``ValueError`` for an empty data set.
     """
-    label = "9.1"
     hint = (
-        "compare with the three things section 5's validation step does around the call, and "
-        "remember that this model also holds a PyTorch layer; then ask what happens to the "
-        "average when the last batch is smaller than the others."
+        "a validation call must say which mode it wants (this model also holds a PyTorch layer, "
+        "notebook section 3) and must not record a graph (section 5); a plain average of batch "
+        "losses over-weights the rows of a short last batch; and there is no mean over zero rows."
     )
     if not callable(keras_validate):
-        return run_checks(label, [function_check(keras_validate, "keras_validate")])
+        return run_checks("9.1", [function_check(keras_validate, "keras_validate")])
     keras = _import_keras()
     with sandbox(_SEED):
         data = make_dataset("moons", n_samples=190, noise=0.25, seed=5)
@@ -351,7 +350,7 @@ def check_exercise_1(keras_validate: Callable) -> CheckResult:
             ("right numbers on a second data set", other_data),
             ("an empty data set raises ValueError", empty_data),
         ]
-        return run_checks(label, checks, hint=hint)
+        return run_checks("9.1", checks, hint=hint)
 
 
 # ---------------------------------------------------------------------------
@@ -390,14 +389,13 @@ def check_exercise_2(torch_call: Callable) -> CheckResult:
     every submodule has the mode it had before, mixed modes included, also when
     the forward pass raises.
     """
-    label = "9.2"
     hint = (
         "a model's mode is one flag per module, and the model itself has one too; think about "
         "which flags your call changes, where they were before, and what happens to them when "
         "the forward pass fails halfway."
     )
     if not callable(torch_call):
-        return run_checks(label, [function_check(torch_call, "torch_call")])
+        return run_checks("9.2", [function_check(torch_call, "torch_call")])
     with sandbox(_SEED):
         data = make_dataset("moons", n_samples=200, noise=0.2, seed=4)
         x = data.X_test
@@ -585,4 +583,4 @@ def check_exercise_2(torch_call: Callable) -> CheckResult:
             ("mixed modes kept after training=True", mode_kept("mixed", True)),
             ("modes kept when the forward pass raises", kept_after_error),
         ]
-        return run_checks(label, checks, hint=hint)
+        return run_checks("9.2", checks, hint=hint)
