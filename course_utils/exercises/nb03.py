@@ -1,15 +1,22 @@
 """Checkers for notebook 03: ``eval()``, ``no_grad()`` and ``inference_mode()``.
 
-* :func:`check_exercise_1` -- a reusable ``validate(model, X, y, loss_fn)``.
-* :func:`check_exercise_2` -- ``which_context(out1, out2)``: tell from two
-  forward passes which mode and which grad context produced them.
-* :func:`check_exercise_3` -- ``extract_features(backbone, X)``: features from
-  a frozen backbone that a new head can be trained on.
+* :func:`check_exercise_1` -- a reusable ``validate(model, X, y, loss_fn)`` that
+  leaves no trace: eval mode without tracking, every submodule's mode given
+  back (mixed and nested models, and when the forward pass raises), the grad
+  switch as the caller had it.
+* :func:`check_exercise_2` -- ``which_context(out_a, out_b)``: tell the mode
+  and the grad context from two forward passes of a model *without dropout*
+  (BatchNorm only) on two batches that share their first example.
+* :func:`check_exercise_3` -- ``extract_features(backbone, X)``, the fixed
+  version of a buggy feature extractor: features a new head can be trained on,
+  from a backbone in eval mode, computed without tracking, with the backbone's
+  modes (frozen, mixed, or after an error) left as they were.
 
 Every checker builds its own small models and data inside
 ``torch.random.fork_rng``, so calling it does not move the notebook's random
 stream, and it puts the grad-enabled switch back if the learner's code left it
-off.
+off. Failure messages describe what the answer did and what was expected,
+never the code to write.
 """
 
 from __future__ import annotations
@@ -39,6 +46,28 @@ def _describe(value: object) -> str:
     return f"{type(value).__name__} {value!r}"
 
 
+def _mode_names(flags: list[bool]) -> str:
+    train = sum(flags)
+    return f"{train} in train mode, {len(flags) - train} in eval mode"
+
+
+def _nested_model(n_in: int, n_out: int) -> nn.Sequential:
+    """Blocks inside blocks, with BatchNorm and dropout: a mixed-mode test needs depth."""
+    return nn.Sequential(
+        nn.Sequential(nn.Linear(n_in, 16), nn.BatchNorm1d(16), nn.ReLU()),
+        nn.Sequential(nn.Linear(16, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Dropout(0.5)),
+        nn.Linear(16, n_out),
+    )
+
+
+def _call_ignoring_errors(fn: Callable[[], object]) -> None:
+    """Run ``fn`` and swallow what it raises: the check looks at the state afterwards."""
+    try:
+        fn()
+    except Exception:  # noqa: BLE001 - the error is expected; the state after it is checked
+        pass
+
+
 # ---------------------------------------------------------------------------
 # Exercise 1: validate(model, X, y, loss_fn) -> (loss, acc)
 # ---------------------------------------------------------------------------
@@ -56,11 +85,11 @@ def _reference_validate(model: nn.Module, X, y, loss_fn) -> tuple[float, float]:
 
 def _floats(result: object) -> tuple[float, float]:
     if not isinstance(result, (tuple, list)) or len(result) != 2:
-        raise AssertionError(f"validate should return (loss, acc), got {_describe(result)}")
+        raise AssertionError(f"validate should return a pair (loss, acc), got {_describe(result)}")
     for name, value in zip(("loss", "acc"), result, strict=True):
         if isinstance(value, torch.Tensor):
             raise AssertionError(
-                f"{name} is a tensor; return a Python float with .item() so no tensor "
+                f"{name} is a tensor; expected a plain Python float, so that no tensor "
                 "(and no graph) outlives the function"
             )
         if isinstance(value, bool) or not isinstance(value, float):
@@ -72,14 +101,15 @@ def check_exercise_1(validate: Callable) -> CheckResult:
     """Check ``validate(model, X, y, loss_fn) -> (loss, acc)``.
 
     It must run the model in eval mode without gradient tracking, return two
-    Python floats, leave BatchNorm running statistics untouched, and give back
-    every submodule's previous mode (train, eval or mixed) and the grad switch.
+    Python floats, leave BatchNorm running statistics untouched, give back
+    every submodule's previous mode (train, eval, mixed, nested; also when the
+    forward pass raises) and leave the grad switch as the caller had it.
     """
     if not callable(validate):
         return run_checks(
             "3.1",
             [function_check(validate, "validate")],
-            hint="write `def validate(...):` in a cell, then pass the name: check_exercise_1(validate)",
+            hint="define the function in a cell, then pass its name to the checker",
         )
     with sandbox(0):
         data = make_dataset("moons", n_samples=200, noise=0.2, seed=3)
@@ -88,6 +118,8 @@ def check_exercise_1(validate: Callable) -> CheckResult:
         with torch.no_grad():  # give BatchNorm running stats that are not the defaults
             for _ in range(5):
                 model(data.X_train)
+            # shift the output so that the model calls about half of X class 1
+            model[-1].bias -= copy.deepcopy(model).eval()(X).median()
         loss_fn = nn.BCEWithLogitsLoss()
         expected = _reference_validate(model, X, y, loss_fn)
         seen_grad: list[bool] = []
@@ -102,8 +134,8 @@ def check_exercise_1(validate: Callable) -> CheckResult:
             if first != second:
                 shown = [f"(loss {a:.4f}, acc {b:.4f})" for a, b in (first, second)]
                 return (
-                    f"two calls on the same data gave {shown[0]} and {shown[1]}: dropout is still "
-                    "active. Call model.eval() before the forward pass"
+                    f"two calls on the same data gave {shown[0]} and {shown[1]}: dropout was "
+                    "active during your forward pass, so the model was still in train mode"
                 )
 
         def bn_stats_untouched():
@@ -111,8 +143,8 @@ def check_exercise_1(validate: Callable) -> CheckResult:
             validate(model.train(), X, y, loss_fn)
             if not _same(before, _bn_stats(model)):
                 return (
-                    "BatchNorm's running_mean/running_var changed: validation data updated "
-                    "them because BatchNorm was in train mode. Call model.eval() first"
+                    "BatchNorm's running_mean/running_var changed: the validation data updated "
+                    "them, which BatchNorm does only in train mode"
                 )
 
         def right_values():
@@ -121,57 +153,25 @@ def check_exercise_1(validate: Callable) -> CheckResult:
                 return f"loss {loss:.5f}, expected {expected[0]:.5f} (the model in eval mode on all of X)"
             if abs(acc - expected[1]) > 1e-6:
                 return (
-                    f"accuracy {acc:.4f}, expected {expected[1]:.4f}: with one logit column "
-                    "the prediction is (logits > 0), compared with y"
+                    f"accuracy {acc:.4f}, expected {expected[1]:.4f}: with one logit column a "
+                    "positive logit means class 1, compared with y"
                 )
 
-        def no_graph():
-            seen_grad.clear()
-            validate(model.train(), X, y, loss_fn)
-            if not seen_grad:
-                return "the model's forward was never called"
-            if any(seen_grad):
-                return (
-                    "the forward pass ran with gradient tracking on, so autograd recorded a "
-                    "graph and kept activations: wrap it in torch.inference_mode() (or no_grad())"
-                )
+        with torch.no_grad():
+            ref_pred = (copy.deepcopy(model).eval()(X) > 0).float()
+        # one example the model calls class 1, one it calls class 0
+        singles = [int(torch.nonzero(ref_pred[:, 0] == c)[0]) for c in (1.0, 0.0)]
 
-        def train_comes_back():
-            validate(model.train(), X, y, loss_fn)
-            if not all(_modes(model)):
-                return (
-                    "a model that was in train mode came back in eval mode: the next epoch "
-                    "would train without dropout. Restore the previous mode at the end"
-                )
-
-        def eval_stays():
-            validate(model.eval(), X, y, loss_fn)
-            if any(_modes(model)):
-                return (
-                    "a model that was in eval mode came back in train mode: restore the mode "
-                    "it had before (record it first) instead of calling model.train()"
-                )
-
-        def mixed_comes_back():
-            model.train()
-            model[1].eval()  # the first BatchNorm frozen, as when fine-tuning
-            before = _modes(model)
-            validate(model, X, y, loss_fn)
-            if _modes(model) != before:
-                return (
-                    "a model with MIXED modes (one BatchNorm in eval, the rest in train) did "
-                    "not come back the same: record every submodule's .training flag "
-                    "(for m in model.modules()) and set each one back"
-                )
-
-        def grad_switch_restored():
-            torch.set_grad_enabled(True)
-            validate(model.train(), X, y, loss_fn)
-            if not torch.is_grad_enabled():
-                return (
-                    "gradient tracking is still off after your function: use a with block "
-                    "(torch.inference_mode()) instead of torch.set_grad_enabled(False)"
-                )
+        def batch_of_one():
+            for i in singles:
+                want = _reference_validate(model, X[i : i + 1], y[i : i + 1], loss_fn)
+                got = _floats(validate(model.train(), X[i : i + 1], y[i : i + 1], loss_fn))
+                if abs(got[0] - want[0]) > 1e-5 or got[1] != want[1]:
+                    return (
+                        f"on a batch of ONE example you returned ({got[0]:.5f}, {got[1]:.1f}), "
+                        f"expected ({want[0]:.5f}, {want[1]:.1f}): the logits then have shape (1, 1), "
+                        "still one column"
+                    )
 
         def multi_class():
             blobs = make_dataset("blobs", n_samples=150, n_classes=3, seed=1)
@@ -182,8 +182,85 @@ def check_exercise_1(validate: Callable) -> CheckResult:
             if abs(got[0] - want[0]) > 1e-5 or abs(got[1] - want[1]) > 1e-6:
                 return (
                     f"for 3 classes you returned ({got[0]:.5f}, {got[1]:.4f}), "
-                    f"expected ({want[0]:.5f}, {want[1]:.4f}): "
-                    "with several logit columns the prediction is logits.argmax(dim=1)"
+                    f"expected ({want[0]:.5f}, {want[1]:.4f}): with several logit columns the "
+                    "predicted class is the column with the largest logit"
+                )
+
+        def no_graph():
+            seen_grad.clear()
+            validate(model.train(), X, y, loss_fn)
+            if not seen_grad:
+                return "the model's forward was never called"
+            if any(seen_grad):
+                return (
+                    "the forward pass ran with gradient tracking on, so autograd recorded a "
+                    "graph and kept activations for a backward pass that never comes"
+                )
+
+        def train_comes_back():
+            validate(model.train(), X, y, loss_fn)
+            if not all(_modes(model)):
+                return (
+                    "a model that was in train mode came back in eval mode: the next epoch "
+                    "would train without dropout"
+                )
+
+        def eval_stays():
+            validate(model.eval(), X, y, loss_fn)
+            if any(_modes(model)):
+                return (
+                    "a model that was in eval mode came back in train mode: your function "
+                    "switched it to train mode instead of giving back the mode it had"
+                )
+
+        def mixed_nested_comes_back():
+            nested = _nested_model(2, 1)
+            with torch.no_grad():
+                nested(data.X_train)
+            nested.train()
+            nested[0][1].eval()  # a BatchNorm deep inside a block frozen, as when fine-tuning
+            before = _modes(nested)
+            validate(nested, X, y, loss_fn)
+            after = _modes(nested)
+            if after != before:
+                return (
+                    "a model with MIXED modes (a BatchNorm inside a block in eval mode, the rest "
+                    f"in train mode: {_mode_names(before)}) came back with {_mode_names(after)}: "
+                    "some submodule did not get its own mode back"
+                )
+
+        def restored_after_error():
+            model.train()
+            model[1].eval()
+            before = _modes(model)
+            bad_X = torch.randn(len(X), 3)  # wrong number of features: the forward pass raises
+            _call_ignoring_errors(lambda: validate(model, bad_X, y, loss_fn))
+            after = _modes(model)
+            model.train()
+            if after != before:
+                return (
+                    "when the forward pass raised an error (an input with 3 features instead of "
+                    f"2), the model stayed with {_mode_names(after)} instead of {_mode_names(before)}: "
+                    "the code that gives the modes back did not run"
+                )
+
+        def grad_on_stays_on():
+            torch.set_grad_enabled(True)
+            validate(model.train(), X, y, loss_fn)
+            if not torch.is_grad_enabled():
+                return (
+                    "gradient tracking was on before your function and is off after it: the "
+                    "caller's next training step would silently record nothing"
+                )
+
+        def grad_off_stays_off():
+            with torch.no_grad():
+                validate(model.train(), X, y, loss_fn)
+                still_off = not torch.is_grad_enabled()
+            if not still_off:
+                return (
+                    "called inside a caller's no_grad() block, your function switched gradient "
+                    "tracking back ON for the rest of the caller's block"
                 )
 
         checks: list[Check] = [
@@ -191,55 +268,70 @@ def check_exercise_1(validate: Callable) -> CheckResult:
             ("same result when called twice", deterministic),
             ("BatchNorm running statistics unchanged", bn_stats_untouched),
             ("loss and accuracy in eval mode", right_values),
+            ("a batch of one example", batch_of_one),
+            ("multi-class accuracy", multi_class),
             ("no graph recorded", no_graph),
             ("train mode restored", train_comes_back),
             ("eval mode kept", eval_stays),
-            ("mixed modes restored", mixed_comes_back),
-            ("grad switch left on", grad_switch_restored),
-            ("multi-class accuracy", multi_class),
+            ("mixed modes in a nested model restored", mixed_nested_comes_back),
+            ("modes restored when the forward pass raises", restored_after_error),
+            ("grad switch left on", grad_on_stays_on),
+            ("grad switch left off inside the caller's no_grad()", grad_off_stays_off),
         ]
         return run_checks(
             "3.1",
             checks,
-            hint="record {m: m.training for m in model.modules()}, call model.eval(), compute "
-            "inside `with torch.inference_mode():`, return loss.item() and acc.item(), and set "
-            "every flag back in a finally: block.",
+            hint="two jobs: switch the model and autograd for the pass, then undo exactly what "
+            "you switched, layer by layer, whatever happens during the pass.",
         )
 
 
 # ---------------------------------------------------------------------------
-# Exercise 2: which_context(out1, out2) -> (mode, grad_mode)
+# Exercise 2: which_context(out_a, out_b) -> (mode, grad_mode), BatchNorm only
 # ---------------------------------------------------------------------------
 
 
-def _two_passes(model: nn.Module, x: torch.Tensor, mode: str, grad_mode: str):
-    model.train(mode == "train")
-    with grad_context(grad_mode):
-        return model(x), model(x)
+def _bn_model() -> nn.Sequential:
+    """BatchNorm, no dropout: two passes on the SAME batch agree in both modes."""
+    return nn.Sequential(nn.Linear(4, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Linear(16, 3))
+
+
+def _two_batches(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two batches of ``n`` that share their first example; their statistics differ."""
+    xa = torch.randn(n, 4)
+    xb = torch.randn(n, 4) * 2 + 1.5
+    xb[0] = xa[0]
+    return xa, xb
 
 
 def check_exercise_2(which_context: Callable) -> CheckResult:
-    """Check ``which_context(out1, out2) -> (mode, grad_mode)``.
+    """Check ``which_context(out_a, out_b) -> (mode, grad_mode)``.
 
-    ``out1`` and ``out2`` are two forward passes of the same model on the same
-    input; the answer is ``("train" | "eval", "grad" | "no_grad" | "inference_mode")``.
+    ``out_a, out_b = model(xa), model(xb)``: one model with BatchNorm and no
+    dropout, two batches of the same size whose first example is the same. The
+    answer is ``("train" | "eval", "grad" | "no_grad" | "inference_mode")``.
     """
     if not callable(which_context):
         return run_checks(
             "3.2",
             [function_check(which_context, "which_context")],
-            hint="write `def which_context(...):` in a cell, then pass the name: check_exercise_2(which_context)",
+            hint="define the function in a cell, then pass its name to the checker",
         )
     with sandbox(seed=1):
-        model = make_mlp(4, 3, hidden=(64,), dropout=0.5)
-        inputs = [torch.randn(16, 4), torch.randn(5, 4)]
+        model = _bn_model()
+        with torch.no_grad():  # running statistics that are not the defaults
+            for _ in range(10):
+                model(torch.randn(32, 4) * 1.5 + 0.5)
+        batches = [_two_batches(16), _two_batches(5)]
 
-        def answer_for(mode: str, grad_mode: str, x: torch.Tensor):
-            out1, out2 = _two_passes(model, x, mode, grad_mode)
-            got = which_context(out1, out2)
+        def answer_for(mode: str, grad_mode: str, xa: torch.Tensor, xb: torch.Tensor):
+            model.train(mode == "train")
+            with grad_context(grad_mode):
+                out_a, out_b = model(xa), model(xb)
+            got = which_context(out_a, out_b)
             if not isinstance(got, (tuple, list)) or len(got) != 2:
                 raise AssertionError(
-                    f"return a pair like ('eval', 'no_grad'), got {_describe(got)}"
+                    f"return a pair of two names, a mode and a context, got {_describe(got)}"
                 )
             if got[0] not in MODES or got[1] not in GRAD_MODES:
                 raise AssertionError(
@@ -248,42 +340,53 @@ def check_exercise_2(which_context: Callable) -> CheckResult:
             return tuple(got)
 
         def explain(mode: str, grad_mode: str, got: tuple) -> str:
-            made = f"outputs made with model.{mode}() under {grad_mode}"
+            made = f"outputs made in {mode} mode under {grad_mode}"
             if got[0] != mode:
+                if mode == "eval":
+                    return (
+                        f"{made} were labelled {got!r}. The two batches differ everywhere except "
+                        "in their first example, so whole outputs never agree; in eval mode "
+                        "BatchNorm uses its running statistics and that shared example gets the "
+                        "same output in both batches. Whether autograd recorded the pass says "
+                        "nothing about the mode"
+                    )
                 return (
-                    f"{made} were labelled {got!r}. The mode shows in whether the two passes "
-                    "agree (torch.equal(out1, out2)): dropout makes them differ only in train mode; "
-                    "requires_grad says nothing about the mode"
+                    f"{made} were labelled {got!r}. In train mode BatchNorm normalises each batch "
+                    "with that batch's own statistics, so even the shared first example gets "
+                    "different outputs. Whether autograd recorded the pass says nothing about "
+                    "the mode"
                 )
             if grad_mode == "inference_mode" or got[1] == "inference_mode":
                 return (
-                    f"{made} were labelled {got!r}. no_grad and inference_mode both give "
-                    "requires_grad=False; only out.is_inference() tells them apart"
+                    f"{made} were labelled {got!r}. no_grad and inference_mode both give outputs "
+                    "that do not require grad; only whether an output is an inference tensor "
+                    "tells them apart"
                 )
             return (
-                f"{made} were labelled {got!r}. out.requires_grad (or out.grad_fn is not None) "
-                "is True exactly when autograd recorded the pass"
+                f"{made} were labelled {got!r}. An output requires grad (and has a grad_fn) "
+                "exactly when autograd recorded the pass"
             )
 
         def case(mode: str, grad_mode: str):
             def check():
-                for x in inputs:
-                    got = answer_for(mode, grad_mode, x)
+                for xa, xb in batches:
+                    got = answer_for(mode, grad_mode, xa, xb)
                     if got != (mode, grad_mode):
                         return explain(mode, grad_mode, got)
 
             return check
 
         checks: list[Check] = [
-            (f"model.{mode}() under {grad_mode}", case(mode, grad_mode))
+            (f"{mode} mode under {grad_mode}", case(mode, grad_mode))
             for grad_mode in GRAD_MODES
             for mode in MODES
         ]
         return run_checks(
             "3.2",
             checks,
-            hint="three questions: do the passes agree (torch.equal)? out1.requires_grad? "
-            "out1.is_inference()?",
+            hint="without dropout, what still depends on the mode is how BatchNorm normalises; "
+            "look at the one example both batches contain. For the context, ask the output "
+            "the same two questions as in section 2.",
         )
 
 
@@ -292,32 +395,41 @@ def check_exercise_2(which_context: Callable) -> CheckResult:
 # ---------------------------------------------------------------------------
 
 
+def _backbone() -> nn.Sequential:
+    return nn.Sequential(
+        nn.Sequential(nn.Linear(2, 16), nn.BatchNorm1d(16), nn.ReLU()),
+        nn.Sequential(nn.Linear(16, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Dropout(0.5)),
+    )
+
+
 def check_exercise_3(extract_features: Callable) -> CheckResult:
     """Check ``extract_features(backbone, X) -> features``.
 
-    The features must come from the backbone in eval mode, carry no graph,
-    be ordinary tensors (not inference tensors) so a new head can be trained
-    on them, and leave the backbone's modes and BatchNorm statistics as they were.
+    The features must come from the backbone in eval mode, be computed without
+    gradient tracking, be ordinary tensors (not inference tensors) so a new
+    head can be trained on them, and leave the backbone's modes (train, frozen
+    in eval, mixed, and after a forward pass that raises) and its BatchNorm
+    statistics as they were.
     """
     if not callable(extract_features):
         return run_checks(
             "3.3",
             [function_check(extract_features, "extract_features")],
-            hint="write `def extract_features(...):` in a cell, then pass the name: check_exercise_3(extract_features)",
+            hint="define the function in a cell, then pass its name to the checker",
         )
     with sandbox(seed=2):
-        backbone = nn.Sequential(
-            nn.Linear(2, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Dropout(0.5)
-        )
+        backbone = _backbone()
         X = make_dataset("moons", n_samples=120, noise=0.2, seed=5).X_train
         with torch.no_grad():
             for _ in range(5):
                 backbone(X)
         with torch.no_grad():
             expected = copy.deepcopy(backbone).eval()(X)
+        grad_seen: list[bool] = []
+        backbone.register_forward_hook(lambda *_: grad_seen.append(torch.is_grad_enabled()))
 
-        def features() -> torch.Tensor:
-            out = extract_features(backbone.train(), X)
+        def features(train: bool = True) -> torch.Tensor:
+            out = extract_features(backbone.train(train), X)
             if not isinstance(out, torch.Tensor):
                 raise AssertionError(f"return the features as a tensor, got {_describe(out)}")
             if out.shape != expected.shape:
@@ -333,9 +445,9 @@ def check_exercise_3(extract_features: Callable) -> CheckResult:
         def ordinary_tensor():
             if features().is_inference():
                 return (
-                    "these are inference tensors (made under torch.inference_mode()): autograd "
-                    "refuses to save them, so a head cannot be trained on them. Use "
-                    "torch.no_grad() here, or return features.clone()"
+                    "these are inference tensors (made under inference_mode()): autograd "
+                    "refuses to save them, so a head cannot be trained on them; making a "
+                    "detached view of one does not change that"
                 )
 
         def no_graph():
@@ -344,7 +456,20 @@ def check_exercise_3(extract_features: Callable) -> CheckResult:
                 return (
                     "the features carry a graph back into the backbone (requires_grad=True): "
                     "every head update would also backpropagate through the frozen backbone "
-                    "and keep its activations. Compute them under torch.no_grad()"
+                    "and keep its activations"
+                )
+
+        def no_tracking():
+            grad_seen.clear()
+            features()
+            if not grad_seen:
+                return "the backbone's forward was never called"
+            if any(grad_seen):
+                return (
+                    "the backbone's forward pass ran with gradient tracking on: autograd "
+                    "recorded a graph and saved every activation, even though the features you "
+                    "returned no longer point to it. Cutting the graph afterwards does not undo "
+                    "the memory the pass used"
                 )
 
         def head_trains():
@@ -356,39 +481,86 @@ def check_exercise_3(extract_features: Callable) -> CheckResult:
 
         def deterministic():
             if not torch.equal(features(), features()):
-                return "two calls gave different features: dropout is active. Call backbone.eval() first"
+                return (
+                    "two calls gave different features: dropout was active, so the backbone "
+                    "was in train mode during your forward pass"
+                )
 
         def bn_untouched():
             before = _bn_stats(backbone)
             features()
             if not _same(before, _bn_stats(backbone)):
-                return "BatchNorm's running statistics changed: the backbone was in train mode"
+                return (
+                    "BatchNorm's running statistics changed: they move only when the backbone "
+                    "runs in train mode"
+                )
 
         def right_values():
             if not torch.allclose(features(), expected, atol=1e-6):
                 return "the features differ from the backbone's output in eval mode"
 
-        def mode_restored():
-            features()
+        def train_restored():
+            features(train=True)
             if not all(_modes(backbone)):
                 return (
-                    "the backbone was in train mode and came back in eval mode: restore the "
-                    "mode it had (it may be training later)"
+                    "a backbone in train mode came back in eval mode: a backbone that is being "
+                    "fine-tuned would stop using dropout and updating BatchNorm"
+                )
+
+        def frozen_stays_eval():
+            features(train=False)
+            if any(_modes(backbone)):
+                after = _modes(backbone)
+                return (
+                    "a FROZEN backbone, kept in eval mode while a head trains, came back with "
+                    f"{_mode_names(after)}: your function un-froze it (its dropout and BatchNorm "
+                    "would now act as in training)"
+                )
+
+        def mixed_restored():
+            backbone.train()
+            backbone[0].eval()  # the first block frozen, the second fine-tuned
+            before = _modes(backbone)
+            extract_features(backbone, X)
+            after = _modes(backbone)
+            if after != before:
+                return (
+                    f"a backbone with MIXED modes ({_mode_names(before)}: first block frozen) "
+                    f"came back with {_mode_names(after)}: some submodule did not get its own mode back"
+                )
+
+        def restored_after_error():
+            backbone.train()
+            backbone[0].eval()  # the first block frozen, the second fine-tuned
+            before = _modes(backbone)
+            bad_X = torch.randn(len(X), 3)  # wrong number of features: the forward pass raises
+            _call_ignoring_errors(lambda: extract_features(backbone, bad_X))
+            after = _modes(backbone)
+            if after != before:
+                return (
+                    "when the forward pass raised an error (an input with 3 features instead of "
+                    f"2), a half-frozen backbone was left with {_mode_names(after)} instead of "
+                    f"{_mode_names(before)}: the code that gives the modes back did not run"
                 )
 
         checks: list[Check] = [
             ("returns a feature tensor", is_tensor),
             ("not an inference tensor", ordinary_tensor),
             ("no graph attached", no_graph),
+            ("no tracking during the forward pass", no_tracking),
             ("a head can be trained on them", head_trains),
             ("same features twice", deterministic),
             ("BatchNorm running statistics unchanged", bn_untouched),
             ("eval-mode values", right_values),
-            ("backbone mode restored", mode_restored),
+            ("a backbone in train mode comes back in train mode", train_restored),
+            ("a frozen backbone stays in eval mode", frozen_stays_eval),
+            ("mixed modes restored", mixed_restored),
+            ("modes restored when the forward pass raises", restored_after_error),
         ]
         return run_checks(
             "3.3",
             checks,
-            hint="the features will feed autograd later (a head is trained on them), so this is "
-            "a job for torch.no_grad(), not inference_mode(); and eval mode for the backbone.",
+            hint="these features will feed autograd later, and the backbone may be frozen, "
+            "fine-tuned or half of each when your function is called: leave it exactly as "
+            "you found it, even when something goes wrong.",
         )
