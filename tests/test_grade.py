@@ -171,7 +171,7 @@ EXPECTED = {  # student: (status, exercise 1, 2, 3, score, words in the reason)
     "carol": ("ok", "1", "0", "1", "2/3", ""),
     "peggy": ("ok", "0", "1", "0", "1/3", ""),
     "frank": ("error", "", "1", "1", "2/3", "raised SyntaxError"),
-    "grace": ("ok", "1", "1", "", "2/3", "missing: Exercise 3"),
+    "grace": ("ok", "1", "1", "", "2/3", "missing: Exercise 1.3"),
     "heidi": ("error", "", "1", "1", "2/3", "raised NameError"),
     "mallory": ("error", "1", "1", "1", "3/3", "tried to write outside its folder"),
     "ivan": ("invalid", "", "", "", "", "not valid JSON"),
