@@ -486,7 +486,13 @@ def test_static_slide_deck_presents_without_internet(sync_playwright, tmp_path):
                 return counter.inner_text().replace(" ", "")
 
             assert number() == f"1/{slides}", number()
-            page.keyboard.press("ArrowRight")
+            page.locator(".reveal .slides").click()  # keyboard focus on the deck
+            # Code cells are fragments: each arrow press shows the next one, and after
+            # the last one the next press moves to slide 2.
+            fragments = page.locator(".reveal .slides > section.present .fragment").count()
+            for _ in range(fragments + 1):
+                page.keyboard.press("ArrowRight")
+                page.wait_for_timeout(150)
             _wait_for_change(number, f"1/{slides}", "the slide number")
             assert number() == f"2/{slides}", number()
             page.wait_for_timeout(1000)  # let the slide transition finish before the picture
