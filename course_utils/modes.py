@@ -375,17 +375,3 @@ def require_mode(model: nn.Module, training: bool, action: str) -> None:
             f"{action} needs the model in {want} mode, but these submodules are not: {shown}. "
             f"Call {call} first."
         )
-
-
-# Freezing for transfer learning lives in its own module (which imports this
-# one); it is re-exported here lazily, because "freeze" is a statement about
-# modes (a frozen part stays in eval mode as a whole).
-__all__ += ["freeze", "unfreeze"]  # noqa: F822 - provided by __getattr__ below
-
-
-def __getattr__(name: str):
-    if name in ("freeze", "unfreeze"):
-        from . import freezing
-
-        return getattr(freezing, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -21,7 +21,7 @@ import pytest
 import torch
 from torch import nn
 
-from course_utils import conversions, data, measure, models, modes, runtime, training
+from course_utils import conversions, data, freezing, measure, models, modes, runtime, training
 from course_utils.exercises import CheckResult, all_checkers
 
 NAN = float("nan")
@@ -309,8 +309,8 @@ PACKAGE_CASES = {
                                     r"not its output"),
     "require_mode('yes')": (lambda: modes.require_mode(nn.Linear(1, 1), "yes", "x"), TypeError,
                             r"training must be True \(train mode\) or False \(eval mode\)"),
-    "freeze of a state_dict": (lambda: modes.freeze(nn.Linear(1, 1).state_dict()), TypeError, r"not its output or its state_dict"),
-    "freeze keep_eval='bn'": (lambda: modes.freeze(nn.Linear(1, 1), keep_eval="bn"), ValueError,
+    "freeze of a state_dict": (lambda: freezing.freeze(nn.Linear(1, 1).state_dict()), TypeError, r"not its output or its state_dict"),
+    "freeze keep_eval='bn'": (lambda: freezing.freeze(nn.Linear(1, 1), keep_eval="bn"), ValueError,
                               r"keep_eval must be one of 'all', 'norm', 'none'"),
     "saved_tensor_bytes(42)": (lambda: measure.saved_tensor_bytes(42), TypeError,
                                r"fn must be a callable taking no arguments"),
