@@ -11,7 +11,9 @@ The lecturer's copy is the repository itself. The release is what learners get:
   a scaffold: the same function and class signatures with ``...`` as body,
   assignments as ``name = ...``, and the checker call, so the learner fills in
   the blanks and runs the cell. The scaffold has no outputs, and the solution's
-  outputs are gone with it; every other cell, output and checker is unchanged;
+  outputs are gone with it. Cells tagged ``predict-then-run`` keep their code
+  but lose their stored output (it would answer the question before the learner
+  predicts); every other cell, output and checker is unchanged;
 * the helper package ``course_utils`` (the checkers), ``pyproject.toml``,
   ``requirements.txt``, ``binder/``, ``docs/``, ``README.md``, and a small
   ``Makefile`` whose ``make lab`` installs and opens the course;
@@ -43,6 +45,9 @@ DEFAULT_OUT = ROOT / "build" / "release"
 #: What a learner gets besides the notebooks (paths relative to the repository).
 SHIPPED = ["course_utils", "pyproject.toml", "requirements.txt", "binder", "docs", "README.md", "tools/lab.sh"]
 SOLUTION_TAG = "solution"
+#: Cells whose stored output would answer a "predict, then run" question: the release
+#: keeps the code and drops the output, so the learner predicts before running.
+PREDICT_TAG = "predict-then-run"
 SCAFFOLD_NOTE = "# Exercise: replace each `...` with your code, then run this cell to check it."
 RELEASE_MAKEFILE = """\
 # The course, student release. `make lab` creates .venv, installs the pinned
@@ -148,6 +153,8 @@ def release_notebook(nb: nbformat.NotebookNode) -> tuple[nbformat.NotebookNode, 
     nb = nbformat.from_dict(json.loads(json.dumps(nb)))
     solutions = []
     for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code" and PREDICT_TAG in cell.get("metadata", {}).get("tags", []):
+            cell.outputs, cell.execution_count = [], None
         if not is_solution(cell):
             continue
         solutions.append(cell.source)
