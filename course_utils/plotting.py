@@ -207,8 +207,12 @@ def predict_grid(
     """The model's logits for ``points`` (shape ``(M, 2)``) as a CPU float tensor ``(M, K)``.
 
     Runs in ``mode`` ("eval" or "train") under ``torch.inference_mode()`` on
-    ``device`` (default: the model's device), then restores every submodule's
-    mode, the grad-enabled switch and the model's buffers, even on error.
+    ``device`` (default: the model's device). In eval mode the points go through
+    in chunks of at most 65,536 rows (to bound memory); in train mode all of
+    them go through as one batch, because BatchNorm then normalises with the
+    batch's own statistics and chunks would change the answer. Afterwards every
+    submodule's mode, the grad-enabled switch and the model's buffers are
+    restored, even on error.
     A model that returns one logit per point gives ``K = 1``.
     """
     check_module(model)
@@ -225,20 +229,19 @@ def predict_grid(
         )
     buffers = {name: b.detach().clone() for name, b in model.named_buffers()}
     outputs = []
+    # Eval mode: each point's output is independent of the others, so chunks bound memory.
+    # Train mode: BatchNorm normalises with the statistics of the batch it is given, so
+    # chunks would change the answer; every point goes through in one batch.
+    step = _CHUNK if mode == "eval" else points.shape[0]
     try:
         with preserved_state(model), torch.inference_mode():
             model.train(mode == "train")
-            for start in range(0, points.shape[0], _CHUNK):
-                chunk = points[start : start + _CHUNK].to(device=device, dtype=dtype)
+            for start in range(0, points.shape[0], step):
+                chunk = points[start : start + step].to(device=device, dtype=dtype)
                 try:
                     out = model(chunk)
-                except RuntimeError as exc:
-                    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-                    raise ValueError(
-                        "the model could not be run on points with 2 input features "
-                        f"(it raised RuntimeError: {first}). plot_decision_boundary can only "
-                        "draw models whose first layer takes 2 inputs, e.g. nn.Linear(2, ...)."
-                    ) from exc
+                except (RuntimeError, ValueError) as exc:
+                    raise _run_error(model, exc, chunk.shape[0], mode) from exc
                 outputs.append(_check_output(out, chunk.shape[0]))
     finally:
         if mode == "train" and buffers:  # train-mode BatchNorm would update running stats
@@ -247,6 +250,33 @@ def predict_grid(
                     if name in buffers:
                         b.copy_(buffers[name])
     return torch.cat(outputs).float()
+
+
+def _first_linear(model: nn.Module) -> nn.Linear | None:
+    return next((m for m in model.modules() if isinstance(m, nn.Linear)), None)
+
+
+def _run_error(model: nn.Module, exc: Exception, n_points: int, mode: str) -> ValueError:
+    """A clear error for a forward pass that failed: blame the input only if the first layer wants another size."""
+    text = str(exc).strip()
+    first = text.splitlines()[0] if text else ""
+    if isinstance(exc, ValueError) and "more than 1 value per channel" in text:
+        return ValueError(
+            f"in train mode BatchNorm normalises with the statistics of the batch, and a batch of "
+            f"{n_points} point(s) has none (torch: {first}). Pass at least 2 points, or use mode='eval'."
+        )
+    layer = _first_linear(model)
+    if layer is not None and layer.in_features != 2:
+        return ValueError(
+            f"the model could not be run on points with 2 input features (it raised "
+            f"{type(exc).__name__}: {first}). Its first layer takes {layer.in_features} inputs; "
+            "plot_decision_boundary can only draw models whose first layer takes 2 inputs, e.g. nn.Linear(2, ...)."
+        )
+    return ValueError(
+        f"the model itself fails on input of shape (N, 2): its forward pass raised {type(exc).__name__}: "
+        f"{first}. Check the sizes of its layers (each layer's inputs must match the outputs of the one "
+        "before it) by calling the model on a small tensor of shape (N, 2)."
+    )
 
 
 def _check_output(out: object, n_points: int) -> torch.Tensor:
@@ -330,9 +360,9 @@ def _labels_and_probabilities(
     * One logit ``z``: P(class 1) = ``sigmoid(z)``, label = ``P >= threshold``
       (as :func:`course_utils.conversions.logits_to_labels`).
     * Two logits ``(z0, z1)`` (softmax over two classes): a binary model too.
-      P(class 1) = ``softmax(z)[:, 1]`` = ``sigmoid(z1 - z0)``; the label is
-      ``z1 - z0 > log(t / (1 - t))``, i.e. P(class 1) > ``threshold``, which
-      at the default 0.5 is exactly the ``argmax`` (ties go to class 0).
+      P(class 1) = ``softmax(z)[:, 1]`` = ``sigmoid(z1 - z0)``, and the label
+      follows the same rule as one logit, ``P >= threshold``, so a tie
+      (``z1 == z0``, P = 0.5) is class 1 at the default threshold.
     * K > 2 logits: softmax probabilities ``(M, K)``, label = ``argmax``.
     """
     k = logits.shape[1]
@@ -340,12 +370,8 @@ def _labels_and_probabilities(
         prob = torch.sigmoid(logits[:, 0])
         return (prob >= threshold).long().numpy(), prob.numpy(), 2
     if k == 2:
-        margin = logits[:, 1] - logits[:, 0]  # the logit of P(class 1); finite (checked)
-        if threshold in (0.0, 1.0):
-            cut = -math.inf if threshold == 0.0 else math.inf
-        else:
-            cut = math.log(threshold / (1.0 - threshold))
-        return (margin > cut).long().numpy(), torch.sigmoid(margin).numpy(), 2
+        prob = torch.sigmoid(logits[:, 1] - logits[:, 0])  # P(class 1); the logits are finite (checked)
+        return (prob >= threshold).long().numpy(), prob.numpy(), 2
     prob = torch.softmax(logits, dim=1)
     return logits.argmax(dim=1).numpy(), prob.numpy(), k
 
@@ -661,8 +687,8 @@ def plot_decision_boundary(
 
     Works for every classifier shape: binary models with one logit per point
     (sigmoid, then ``threshold``) or two logits (softmax over two classes; shown
-    like the one-logit case, by P(class 1) = ``softmax(logits)[:, 1]``, labels
-    by argmax at the default threshold), and multi-class models (K logits:
+    like the one-logit case, by P(class 1) = ``softmax(logits)[:, 1]``, labelled
+    by ``P(class 1) >= threshold`` as with one logit), and multi-class models (K logits:
     softmax, then argmax).
 
     Args:

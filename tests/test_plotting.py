@@ -19,6 +19,7 @@ from course_utils.plotting import (
     compute_decision_boundary,
     make_grid,
     plot_decision_boundary,
+    predict_grid,
 )
 
 
@@ -591,3 +592,48 @@ def test_predict_grid_wants_a_2d_tensor():
         predict_grid(binary_model(), np.zeros((4, 2)))
     logits = predict_grid(binary_model(), torch.zeros(4, 2))
     assert logits.shape == (4, 1) and logits.dtype == torch.float32
+
+
+def test_model_with_an_inner_shape_bug_is_not_blamed_on_the_input():
+    model = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(8, 1))
+    with pytest.raises(ValueError, match=r"the model itself fails on input of shape \(N, 2\)") as info:
+        plot_decision_boundary(model, points())
+    assert "first layer takes 2 inputs" not in str(info.value)
+    assert "mat1 and mat2" in str(info.value)  # torch's own message is shown
+
+
+def test_train_mode_sends_everything_as_one_batch():
+    torch.manual_seed(0)
+    model = make_mlp(hidden=(8,), batchnorm=True).eval()
+    one = compute_decision_boundary(model, points(), mode="train", grid_resolution=300)  # 90,000 rows > one chunk
+    grid = torch.from_numpy(np.c_[one.xx.ravel(), one.yy.ravel()])
+    with torch.no_grad():
+        model.train()
+        logits = model(torch.cat([grid, torch.as_tensor(points(), dtype=torch.float64)]).float())
+        model.eval()
+    expected = (torch.sigmoid(logits[: grid.shape[0], 0]) >= 0.5).long().numpy().reshape(one.labels.shape)
+    assert (one.labels == expected).mean() > 0.999
+
+
+def test_train_mode_single_point_batchnorm_error_is_clear():
+    model = make_mlp(hidden=(8,), batchnorm=True)
+    with pytest.raises(ValueError, match=r"in train mode BatchNorm.*at least 2 points, or use mode='eval'"):
+        predict_grid(model, torch.zeros(1, 2), mode="train")
+
+
+@pytest.mark.parametrize("threshold", [0.5, 0.8, 1.0])
+def test_two_logits_follow_the_one_logit_rule(threshold):
+    class Two(nn.Module):
+        def forward(self, x):
+            z = 40.0 * x[:, :1]  # P(class 1) = sigmoid(z): exactly 0.5 at x = 0, exactly 1.0 beyond z = 17
+            return torch.cat([torch.zeros_like(z), z], dim=1)
+
+    class One(nn.Module):
+        def forward(self, x):
+            return 40.0 * x[:, :1]
+
+    X = torch.tensor([[-1.0, 0.0], [0.0, 0.0], [1.0, 1.0]])
+    two = compute_decision_boundary(Two(), X, threshold=threshold, grid_resolution=21)
+    one = compute_decision_boundary(One(), X, threshold=threshold, grid_resolution=21)
+    assert np.array_equal(two.labels, one.labels)
+    assert two.labels.any()  # at threshold 1.0 the saturated points are class 1
