@@ -1,4 +1,4 @@
-"""The notebook 02 checkers accept correct answers and explain typical mistakes."""
+"""The notebook 02 checkers accept correct answers and reject each classic mistake with a reason."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from course_utils.exercises import nb02
+from course_utils.modes import mode_report
 
 
 def assert_fails(result, says: str, exercise: str, capsys) -> None:
@@ -18,229 +19,396 @@ def assert_fails(result, says: str, exercise: str, capsys) -> None:
     assert says in result.message, result.message
     assert f"❌ Exercise {exercise}" in out and "Hint:" in out
     assert "Traceback" not in out
-
-
-def test_checkers_leave_the_global_rng_alone():
-    torch.manual_seed(5)
-    expected = torch.rand(3)
-    torch.manual_seed(5)
-    nb02.check_exercise_1(inverted_dropout)
-    nb02.check_exercise_4(changes_with_mode)
-    assert torch.equal(torch.rand(3), expected)
+    for code in ("torch.", "copy.deepcopy", "self.training", "x * ", "/ (1 - p)", "var(", "mean("):
+        assert code not in result.message.split("Hint:")[0].split("failed (")[-1].split("): ", 1)[-1], code
 
 
 # ---------------------------------------------------------------------------
-# Exercise 1: inverted_dropout
+# Exercise 2.1: channel_dropout
 # ---------------------------------------------------------------------------
 
 
-def inverted_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
-    if not training:
+def channel_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    if not training or p == 0:
         return x
-    keep = torch.rand_like(x) >= p
+    if p == 1:
+        return torch.zeros_like(x)
+    keep = torch.rand(x.shape[0], x.shape[1], *[1] * (x.dim() - 2), device=x.device) >= p
     return x * keep / (1 - p)
 
 
-def test_inverted_dropout_correct_passes(capsys):
-    assert nb02.check_exercise_1(inverted_dropout).passed
-    assert "✅ Exercise 1" in capsys.readouterr().out
+def cd_nan_at_one(x, p, training):
+    if not training:
+        return x
+    keep = torch.rand(x.shape[0], x.shape[1], *[1] * (x.dim() - 2)) >= p
+    return x * keep / (1 - p)
 
 
-def test_functional_dropout_with_training_flag_passes():
-    assert nb02.check_exercise_1(lambda x, p, training: F.dropout(x, p, training=training)).passed
+def cd_per_value(x, p, training):
+    if not training or p == 0:
+        return x
+    if p == 1:
+        return torch.zeros_like(x)
+    return x * (torch.rand_like(x) >= p) / (1 - p)
 
 
-@pytest.mark.parametrize(
-    ("wrong", "says"),
-    [
-        (lambda x, p, training: x * (torch.rand_like(x) >= p) if training else x, "divides them by (1 - p)"),
-        (lambda x, p, training: x * (torch.rand_like(x) < p) / p if training else x, "not of keeping it"),
-        (lambda x, p, training: F.dropout(x, p), "training=False the output must equal the input"),
-        (lambda x, p, training: x * (torch.rand_like(x) >= p) / (1 - p), "training=False"),
-        (lambda x, p, training: x.mul_(torch.rand_like(x) >= p).div_(1 - p) if training else x, "in place"),
-        (lambda x, p, training: x.tolist(), "should be a tensor"),
-        ("dropout", "expected a function"),
-    ],
-)
-def test_inverted_dropout_mistakes_fail_with_a_reason(wrong, says, capsys):
-    assert_fails(nb02.check_exercise_1(wrong), says, "1", capsys)
+def cd_per_channel_only(x, p, training):
+    if not training or p == 0:
+        return x
+    if p == 1:
+        return torch.zeros_like(x)
+    keep = torch.rand(1, x.shape[1], *[1] * (x.dim() - 2)) >= p
+    return x * keep / (1 - p)
 
 
-def test_a_fixed_mask_fails():
-    mask = {}
+def cd_images_only(x, p, training):
+    if not training or p == 0:
+        return x
+    if p == 1:
+        return torch.zeros_like(x)
+    keep = torch.rand(x.shape[0], x.shape[1], 1, 1) >= p
+    return x * keep / (1 - p)
 
-    def fixed(x, p, training):
-        if not training:
-            return x
-        key = (tuple(x.shape), p)
-        if key not in mask:
-            mask[key] = torch.rand_like(x) >= p
-        return x * mask[key] / (1 - p)
 
-    result = nb02.check_exercise_1(fixed)
-    assert not result.passed and "new random mask" in result.message
+def cd_no_scale(x, p, training):
+    if not training:
+        return x
+    return x * (torch.rand(x.shape[0], x.shape[1], *[1] * (x.dim() - 2)) >= p)
+
+
+def cd_keep_probability(x, p, training):
+    return channel_dropout(x, 1 - p, training) if training and 0 < p < 1 else channel_dropout(x, p, training)
+
+
+def cd_in_place(x, p, training):
+    if not training or p == 0:
+        return x
+    if p == 1:
+        return x.zero_()
+    keep = torch.rand(x.shape[0], x.shape[1], *[1] * (x.dim() - 2)) >= p
+    x.mul_(keep).div_(1 - p)
+    return x
+
+
+def cd_fixed_mask(x, p, training):
+    generator = torch.Generator().manual_seed(0)
+    if not training or p == 0:
+        return x
+    if p == 1:
+        return torch.zeros_like(x)
+    keep = torch.rand(x.shape[0], x.shape[1], *[1] * (x.dim() - 2), generator=generator) >= p
+    return x * keep / (1 - p)
+
+
+def cd_functional(x, p, training):
+    return F.dropout2d(x, p, training) if x.dim() == 4 else F.dropout1d(x, p, training)
+
+
+def cd_always_on(x, p, training):
+    return channel_dropout(x, p, True)
+
+
+def test_channel_dropout_correct_passes(capsys):
+    assert nb02.check_exercise_1(channel_dropout).passed
+    assert "✅ Exercise 2.1" in capsys.readouterr().out
+
+
+CD_MISTAKES = [
+    (cd_nan_at_one, "contains nan"),
+    (cd_per_value, "partly zeroed"),
+    (cd_per_channel_only, "every sample lost the same channels"),
+    (cd_images_only, "your code raised"),
+    (cd_no_scale, "still 3.0"),
+    (cd_keep_probability, "probability of dropping"),
+    (cd_in_place, "changed in place"),
+    (cd_fixed_mask, "same mask"),
+    (cd_functional, "calls PyTorch's dropout1d"),
+    (cd_always_on, "training=False"),
+    (lambda x, p, training: x.tolist(), "should be a tensor"),
+]
+
+
+@pytest.mark.parametrize(("wrong", "says"), CD_MISTAKES)
+def test_channel_dropout_mistakes_fail_with_a_reason(wrong, says, capsys):
+    assert_fails(nb02.check_exercise_1(wrong), says, "2.1", capsys)
 
 
 # ---------------------------------------------------------------------------
-# Exercise 2: update_running_stats
+# Exercise 2.2: update_running_stats
 # ---------------------------------------------------------------------------
 
 
 def update_running_stats(running_mean, running_var, batch, momentum):
-    new_mean = (1 - momentum) * running_mean + momentum * batch.mean(0)
-    new_var = (1 - momentum) * running_var + momentum * batch.var(0)
+    values = batch.transpose(0, 1).reshape(batch.shape[1], -1)  # every value of a channel in one row
+    new_mean = (1 - momentum) * running_mean + momentum * values.mean(dim=1)
+    new_var = (1 - momentum) * running_var + momentum * values.var(dim=1)
     return new_mean, new_var
+
+
+def urs_2d_only(running_mean, running_var, batch, momentum):
+    return ((1 - momentum) * running_mean + momentum * batch.mean(0),
+            (1 - momentum) * running_var + momentum * batch.var(0))
+
+
+def urs_biased(running_mean, running_var, batch, momentum):
+    values = batch.transpose(0, 1).reshape(batch.shape[1], -1)
+    return ((1 - momentum) * running_mean + momentum * values.mean(1),
+            (1 - momentum) * running_var + momentum * values.var(1, unbiased=False))
+
+
+def urs_swapped(running_mean, running_var, batch, momentum):
+    values = batch.transpose(0, 1).reshape(batch.shape[1], -1)
+    return (momentum * running_mean + (1 - momentum) * values.mean(1),
+            momentum * running_var + (1 - momentum) * values.var(1))
+
+
+def urs_per_sample_var(running_mean, running_var, batch, momentum):
+    values = batch.transpose(0, 1).reshape(batch.shape[1], -1)
+    var = batch.flatten(2).var(2).mean(0) if batch.dim() > 2 else batch.var(0)
+    return (1 - momentum) * running_mean + momentum * values.mean(1), (1 - momentum) * running_var + momentum * var
+
+
+def urs_sample_count(running_mean, running_var, batch, momentum):
+    """Divides by N - 1 (samples) instead of the number of values minus one."""
+    values = batch.transpose(0, 1).reshape(batch.shape[1], -1)
+    n = batch.shape[0]
+    var = values.var(1, unbiased=False) * values.shape[1] / max(n - 1, 1)
+    return (1 - momentum) * running_mean + momentum * values.mean(1), (1 - momentum) * running_var + momentum * var
+
+
+def urs_in_place(running_mean, running_var, batch, momentum):
+    values = batch.transpose(0, 1).reshape(batch.shape[1], -1)
+    running_mean.mul_(1 - momentum).add_(momentum * values.mean(1))
+    running_var.mul_(1 - momentum).add_(momentum * values.var(1))
+    return running_mean, running_var
+
+
+def urs_ignores_momentum(running_mean, running_var, batch, momentum):
+    return update_running_stats(running_mean, running_var, batch, 0.1)
 
 
 def test_update_running_stats_correct_passes(capsys):
     assert nb02.check_exercise_2(update_running_stats).passed
-    assert "✅ Exercise 2" in capsys.readouterr().out
+    assert "✅ Exercise 2.2" in capsys.readouterr().out
 
 
-def biased(mean, var, batch, m):
-    return (1 - m) * mean + m * batch.mean(0), (1 - m) * var + m * batch.var(0, unbiased=False)
+URS_MISTAKES = [
+    (urs_2d_only, "your code raised RuntimeError"),
+    (urs_biased, "biased variance"),
+    (urs_swapped, "OLD value"),
+    (urs_per_sample_var, "averages each sample's own variance"),
+    (urs_sample_count, "running variance should be"),
+    (urs_in_place, "changed in place"),
+    (urs_ignores_momentum, "momentum 0.3 the running mean should be"),
+    (lambda m, v, b, mom: m, "expected a pair"),
+]
 
 
-def swapped(mean, var, batch, m):
-    return m * mean + (1 - m) * batch.mean(0), m * var + (1 - m) * batch.var(0)
-
-
-def in_place(mean, var, batch, m):
-    mean.mul_(1 - m).add_(m * batch.mean(0))
-    var.mul_(1 - m).add_(m * batch.var(0))
-    return mean, var
-
-
-def per_sample(mean, var, batch, m):  # statistics over the wrong dimension
-    return (1 - m) * mean + m * batch.mean(1)[: mean.numel()], var
-
-
-@pytest.mark.parametrize(
-    ("wrong", "says"),
-    [
-        (biased, "unbiased one"),
-        (swapped, "weighs the OLD value"),
-        (in_place, "changed in place"),
-        (per_sample, "running mean should be"),
-        (lambda mean, var, batch, m: mean, "return a pair"),
-    ],
-)
+@pytest.mark.parametrize(("wrong", "says"), URS_MISTAKES)
 def test_update_running_stats_mistakes_fail_with_a_reason(wrong, says, capsys):
-    assert_fails(nb02.check_exercise_2(wrong), says, "2", capsys)
+    assert_fails(nb02.check_exercise_2(wrong), says, "2.2", capsys)
 
 
 # ---------------------------------------------------------------------------
-# Exercise 3: GaussianNoise
+# Exercise 2.3: GaussianDropout
 # ---------------------------------------------------------------------------
 
 
-class GaussianNoise(nn.Module):
-    def __init__(self, std: float = 0.1):
+class GaussianDropout(nn.Module):
+    def __init__(self, p=0.5):
         super().__init__()
-        self.std = std
+        self.p = p
 
     def forward(self, x):
-        return x + torch.randn_like(x) * self.std if self.training else x
+        if not self.training or self.p == 0:
+            return x
+        return x * (1 + (self.p / (1 - self.p)) ** 0.5 * torch.randn_like(x))
 
 
-class AlwaysNoisy(GaussianNoise):
-    def forward(self, x):
-        return x + torch.randn_like(x) * self.std
+class GaussianDropoutHelper(GaussianDropout):
+    """Correct, but reads the flag in a helper method (mode_report cannot see it)."""
 
-
-class OwnSwitch(nn.Module):
-    """Keeps its own flag instead of reading self.training: model.eval() cannot reach it."""
-
-    def __init__(self, std: float = 0.1):
-        super().__init__()
-        self.std, self.active = std, True
+    def active(self):
+        return self.training and self.p > 0
 
     def forward(self, x):
-        return x + torch.randn_like(x) * self.std if self.active else x
+        if self.active():
+            return x * (1 + (self.p / (1 - self.p)) ** 0.5 * torch.randn_like(x))
+        return x
 
 
-class WrongStd(GaussianNoise):
+class GDIgnoresP(GaussianDropout):
     def forward(self, x):
-        return x + torch.randn_like(x) * self.std**2 if self.training else x
+        return x * (1 + torch.randn_like(x)) if self.training else x
 
 
-class InPlace(GaussianNoise):
+class GDWrongScale(GaussianDropout):
     def forward(self, x):
-        return x.add_(torch.randn_like(x) * self.std) if self.training else x
+        return x * (1 + self.p * torch.randn_like(x)) if self.training else x
 
 
-def test_gaussian_noise_correct_passes(capsys):
-    assert nb02.check_exercise_3(GaussianNoise).passed
-    assert "✅ Exercise 3" in capsys.readouterr().out
+class GDAdditive(GaussianDropout):
+    def forward(self, x):
+        return x + (self.p / (1 - self.p)) ** 0.5 * torch.randn_like(x) if self.training else x
 
 
-@pytest.mark.parametrize(
-    ("wrong", "says"),
-    [
-        (AlwaysNoisy, "in eval mode the layer must return its input unchanged"),
-        (OwnSwitch, "in eval mode the layer must return its input unchanged"),
-        (WrongStd, "standard deviation 0.5"),
-        (InPlace, "in place"),
-        (GaussianNoise(0.5), "pass the class itself"),
-    ],
-)
-def test_gaussian_noise_mistakes_fail_with_a_reason(wrong, says, capsys):
-    assert_fails(nb02.check_exercise_3(wrong), says, "3", capsys)
+class GDNoMean(GaussianDropout):
+    def forward(self, x):
+        return x * (self.p / (1 - self.p)) ** 0.5 * torch.randn_like(x) if self.training else x
+
+
+class GDOwnFlag(GaussianDropout):
+    """Decides in __init__ and never looks at the mode again."""
+
+    def __init__(self, p=0.5):
+        super().__init__(p)
+        self.on = True
+
+    def forward(self, x):
+        return x * (1 + (self.p / (1 - self.p)) ** 0.5 * torch.randn_like(x)) if self.on else x
+
+
+class GDFunctionalAlways(GaussianDropout):
+    def forward(self, x):
+        return x * (1 + (self.p / (1 - self.p)) ** 0.5 * torch.randn_like(x))
+
+
+class GDInPlace(GaussianDropout):
+    def forward(self, x):
+        if self.training and self.p > 0:
+            x.mul_(1 + (self.p / (1 - self.p)) ** 0.5 * torch.randn_like(x))
+        return x
+
+
+class GDFixedNoise(GaussianDropout):
+    def forward(self, x):
+        if not self.training or self.p == 0:
+            return x
+        noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(0))
+        return x * (1 + (self.p / (1 - self.p)) ** 0.5 * noise)
+
+
+class GDNanAtZero(GaussianDropout):
+    def forward(self, x):
+        if not self.training:
+            return x
+        return x * (1 + torch.randn_like(x) / ((1 - self.p) / self.p) ** 0.5)
+
+
+@pytest.mark.parametrize("solution", [GaussianDropout, GaussianDropoutHelper])
+def test_gaussian_dropout_correct_passes(solution, capsys):
+    assert nb02.check_exercise_3(solution).passed
+    assert "✅ Exercise 2.3" in capsys.readouterr().out
+
+
+def test_mode_report_cannot_see_the_helper_but_the_checker_does_not_need_it():
+    assert not mode_report(GaussianDropoutHelper())[""].depends_on_mode
+
+
+GD_MISTAKES = [
+    (GDIgnoresP, "p=0.2 the output divided by the input should have standard deviation"),
+    (GDWrongScale, "standard deviation"),
+    (GDAdditive, "added rather than multiplied"),
+    (GDNoMean, "should average 1"),
+    (GDOwnFlag, "eval mode the layer must return its input unchanged"),
+    (GDFunctionalAlways, "eval mode the layer must return its input unchanged"),
+    (GDInPlace, "changed in place"),
+    (GDFixedNoise, "same noise"),
+    (GDNanAtZero, "your code raised ZeroDivisionError"),
+    (GaussianDropout(), "not an instance"),
+]
+
+
+@pytest.mark.parametrize(("wrong", "says"), GD_MISTAKES)
+def test_gaussian_dropout_mistakes_fail_with_a_reason(wrong, says, capsys):
+    assert_fails(nb02.check_exercise_3(wrong), says, "2.3", capsys)
 
 
 # ---------------------------------------------------------------------------
-# Exercise 4: changes_with_mode
+# Exercise 2.4: changes_with_mode
 # ---------------------------------------------------------------------------
 
 
 def changes_with_mode(module: nn.Module, x: torch.Tensor) -> bool:
+    outputs = []
+    for training in (True, False):
+        probe = copy.deepcopy(module).train(training)
+        with torch.random.fork_rng(devices=[]), torch.no_grad():
+            torch.manual_seed(0)
+            outputs.append(probe(x))
+    return not torch.allclose(outputs[0], outputs[1])
+
+
+def cwm_naive(module, x):
+    """The notebook's table: one train pass against one eval pass, random numbers not aligned."""
     with torch.no_grad():
-        out_train = copy.deepcopy(module).train()(x)
-        out_eval = copy.deepcopy(module).eval()(x)
-    return not torch.allclose(out_train, out_eval)
+        return not torch.allclose(copy.deepcopy(module).train()(x), copy.deepcopy(module).eval()(x))
+
+
+def cwm_by_type(module, x):
+    kinds = (nn.Dropout, nn.BatchNorm1d, nn.RReLU)
+    return any(isinstance(m, kinds) and getattr(m, "p", 1) != 0 for m in module.modules())
+
+
+def cwm_mode_report(module, x):
+    return any(row.depends_on_mode for row in mode_report(module))
+
+
+def cwm_on_the_module(module, x):
+    flags = {m: m.training for m in module.modules()}
+    try:
+        with torch.random.fork_rng(devices=[]), torch.no_grad():
+            torch.manual_seed(0)
+            a = module.train()(x)
+            torch.manual_seed(0)
+            b = module.eval()(x)
+        return not torch.allclose(a, b)
+    finally:
+        for m, flag in flags.items():
+            m.training = flag
+
+
+def cwm_forces_modes(module, x):
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        probe = copy.deepcopy(module)
+        torch.manual_seed(0)
+        a = probe.train()(x)
+        torch.manual_seed(0)
+        b = probe.eval()(x)
+    module.eval()
+    return not torch.allclose(a, b)
+
+
+def cwm_tensor(module, x):
+    return torch.tensor(changes_with_mode(module, x))
 
 
 def test_changes_with_mode_correct_passes(capsys):
     assert nb02.check_exercise_4(changes_with_mode).passed
-    assert "✅ Exercise 4" in capsys.readouterr().out
+    assert "✅ Exercise 2.4" in capsys.readouterr().out
 
 
-def switches_in_place(module, x):  # runs the original: moves running stats, loses the modes
-    out_train = module.train()(x)
-    out_eval = module.eval()(x)
-    return not torch.allclose(out_train, out_eval)
+CWM_MISTAKES = [
+    (cwm_naive, "calls F.dropout without training="),
+    (cwm_by_type, "track_running_stats=False"),
+    (cwm_mode_report, "helper method reads the mode flag"),
+    (cwm_on_the_module, "running statistics changed"),
+    (cwm_forces_modes, "modes were changed"),
+    (cwm_tensor, "Python bool"),
+]
 
 
-def restores_flag_only(module, x):  # puts the top-level flag back, but stats still move
-    was = module.training
-    result = switches_in_place(module, x)
-    module.train(was)
-    return result
-
-
-def via_mode_report(module, x):  # the static verdict misses nothing here, but returns a tensor
-    return torch.tensor(changes_with_mode(module, x))
-
-
-@pytest.mark.parametrize(
-    ("wrong", "says"),
-    [
-        (switches_in_place, "running statistics changed"),
-        (restores_flag_only, "running statistics changed"),
-        (via_mode_report, "a Python bool"),
-        (lambda module, x: True, "Linear(6, 3) does not change"),
-        (lambda module, x: isinstance(module, nn.Dropout), "fresh BatchNorm1d(6) changes"),
-    ],
-)
+@pytest.mark.parametrize(("wrong", "says"), CWM_MISTAKES)
 def test_changes_with_mode_mistakes_fail_with_a_reason(wrong, says, capsys):
-    assert_fails(nb02.check_exercise_4(wrong), says, "4", capsys)
+    assert_fails(nb02.check_exercise_4(wrong), says, "2.4", capsys)
 
 
-def test_a_probe_that_loses_mixed_modes_fails():
-    def keeps_stats_loses_modes(module, x):
-        result = changes_with_mode(module, x)
-        module.train()
-        return result
-
-    result = nb02.check_exercise_4(keeps_stats_loses_modes)
-    assert not result.passed and "modes were changed" in result.message
+def test_checkers_leave_the_global_rng_alone(capsys):
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    nb02.check_exercise_1(channel_dropout)
+    nb02.check_exercise_3(GaussianDropout)
+    nb02.check_exercise_4(changes_with_mode)
+    assert torch.equal(torch.rand(3), expected)
+    capsys.readouterr()
