@@ -40,11 +40,18 @@ own that switches the *copy* (the original is never touched), and pickling
 (``torch.save(model)``) keeps it. ``state_dict()`` holds no modes at all: save
 and load weights as usual, then call :func:`freeze` on the new model.
 
-:func:`unfreeze` undoes everything :func:`freeze` did inside a module. It
-changes no mode by itself: each unlocked layer takes the mode of the layer it
-sits in, and the module you unfreeze keeps the mode it is in (eval, if it was
-locked) until the next ``model.train()`` or ``model.eval()`` sets it. Both
-functions are idempotent.
+:func:`unfreeze` undoes everything :func:`freeze` did inside a module: each
+unlocked layer takes the mode of the layer it sits in, and the module you
+unfreeze keeps the mode it is in. So it can switch modes: after
+``freeze(model.features); model.train(); unfreeze(model)`` the whole backbone
+is in train mode (it takes the model's mode), and after
+``freeze(model.features, keep_eval="norm"); model.train();
+unfreeze(model.features)`` the backbone's BatchNorm layers are in train mode
+(they take the mode of ``features``, which was not locked). Unfreezing the
+module that was locked (``unfreeze(model.features)`` after a plain
+``freeze(model.features)``) leaves it and everything inside it in eval mode
+until the next ``model.train()`` or ``model.eval()``. Both functions are
+idempotent.
 
 What the lock does not cover (by design, or because Python cannot see it):
 
@@ -62,7 +69,15 @@ What the lock does not cover (by design, or because Python cannot see it):
   leave them at mean 0 and variance 1 for good (the layer never re-estimates
   them in eval mode): unfreeze first if that is what you want.
 * :func:`unfreeze` must be called on the module that was frozen (or one that
-  contains it); called on a layer *inside* a frozen module, it raises.
+  contains it); called on a layer *inside* a frozen module, it raises. So does
+  :func:`freeze` (a layer inside a frozen part is frozen already, and a second
+  record there would keep its weights frozen after the part is unfrozen).
+* Layers added to a frozen module after :func:`freeze` get no lock and keep
+  trainable weights, and :func:`frozen_eval_layers` does not list them. Their
+  mode depends on their parent: below a locked layer (``keep_eval="all"``)
+  they are switched to eval mode by every ``.train()``, because the parent's
+  lock calls ``child.train(False)`` on all its children; below an unlocked one
+  they follow ``.train()``. Call :func:`freeze` again to freeze them too.
 """
 
 from __future__ import annotations
@@ -193,7 +208,9 @@ def is_frozen(module: nn.Module) -> bool:
 def frozen_eval_layers(module: nn.Module) -> list[str]:
     """Names (relative to ``module``) of all layers locked in eval mode by :func:`freeze`.
 
-    ``"(module)"`` stands for ``module`` itself.
+    ``"(module)"`` stands for ``module`` itself. A layer added to a frozen module
+    after :func:`freeze` is not listed (it has no lock of its own), even though
+    a locked parent keeps switching it to eval mode.
     """
     check_module(module, "module")
     return [name or "(module)" for name, m in module.named_modules() if _is_locked(m)]
@@ -231,11 +248,16 @@ def freeze(module: M, keep_eval: str = "all") -> M:
 
     Raises:
         TypeError: if ``module`` is not an ``nn.Module`` or ``keep_eval`` is not a string.
-        ValueError: if ``keep_eval`` is not one of ``"all"``, ``"norm"``, ``"none"``.
+        ValueError: if ``keep_eval`` is not one of ``"all"``, ``"norm"``, ``"none"``,
+            or if ``module`` is a layer *inside* a module frozen earlier (it is
+            frozen already; freeze or unfreeze the outer module instead).
 
     Calling it again is harmless (idempotent); calling it again with another
     ``keep_eval`` switches to that behaviour. :func:`unfreeze` undoes it.
-    Parameters or layers added to ``module`` after the call are not frozen.
+    Parameters or layers added to ``module`` after the call are not frozen and
+    not locked themselves, but a layer added below a locked one is switched to
+    eval mode by the parent's lock whenever ``.train()`` runs (see the module
+    docstring); call :func:`freeze` again to include them.
     """
     check_module(module, "module")
     if not isinstance(keep_eval, str):
@@ -248,6 +270,13 @@ def freeze(module: M, keep_eval: str = "all") -> M:
             f"keep_eval must be one of {', '.join(map(repr, KEEP_EVAL))}, got {keep_eval!r}: "
             "'all' keeps the whole frozen part in eval mode, 'norm' only its BatchNorm layers, "
             "'none' none of them"
+        )
+    if module.__dict__.get(_INSIDE):
+        raise ValueError(
+            f"this {type(module).__name__} is a layer inside a module frozen with freeze(): its "
+            "weights are frozen already, and freezing it again on its own would keep them frozen "
+            "after the outer module is unfrozen; call freeze() or unfreeze() on the module you "
+            "passed to freeze() (for example model.features) instead"
         )
     record = module.__dict__.get(_RECORD)
     if record is None:
@@ -275,11 +304,15 @@ def unfreeze(module: M) -> M:
     """Undo :func:`freeze` on ``module`` and on every frozen submodule inside it.
 
     Parameters get back the ``requires_grad`` they had before freezing, and the
-    locked layers follow ``.train()``/``.eval()`` again. Unfreezing changes no
-    mode by itself: every unlocked layer takes the mode of the layer it sits in,
-    and ``module`` keeps its own (eval mode, if it was locked), so the model is
-    never left with a part in train mode inside a model in eval mode. The next
-    ``model.train()`` or ``model.eval()`` sets the mode as usual. A module that
+    locked layers follow ``.train()``/``.eval()`` again. Every unlocked layer
+    takes the mode of the layer it sits in, and ``module`` keeps its own (eval
+    mode, if it was locked), so the model is never left with a part in train
+    mode inside a module in eval mode. That can switch layers to train mode:
+    ``unfreeze(model)`` after ``freeze(model.features)`` and ``model.train()``
+    puts the backbone in train mode, like the model around it; with
+    ``keep_eval="norm"``, ``unfreeze(model.features)`` puts the BatchNorm layers
+    in the mode of ``features``. The next ``model.train()`` or ``model.eval()``
+    sets the modes as usual. A module that
     is not frozen is returned unchanged, so calling this twice is harmless.
 
     Raises:

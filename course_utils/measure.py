@@ -47,6 +47,19 @@ def grad_context(grad_mode: str):
     raise ValueError(f"grad_mode must be one of {GRAD_MODES}, got {grad_mode!r}")
 
 
+def _synchronize() -> None:
+    """Wait until the GPU (CUDA or Apple's MPS) has finished the work queued so far.
+
+    GPU calls return as soon as the work is queued; without this wait a clock
+    would measure the launch, not the computation. On a CPU it does nothing.
+    """
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available() and hasattr(torch, "mps"):
+        torch.mps.synchronize()
+
+
 def _storage_key(t: torch.Tensor) -> tuple[int, int] | None:
     try:
         storage = t.untyped_storage()
@@ -113,7 +126,8 @@ def time_per_call(
 ) -> float:
     """Median seconds per ``fn()`` call under ``grad_mode`` (after ``warmup`` calls).
 
-    ``grad_mode=None`` leaves the current grad mode as it is.
+    ``grad_mode=None`` leaves the current grad mode as it is. On a GPU (CUDA
+    or MPS) it waits for the queued work to finish before reading the clock.
     """
     if not callable(fn):
         raise TypeError(f"fn must be a callable taking no arguments, got {type(fn).__name__}")
@@ -124,8 +138,7 @@ def time_per_call(
         for i in range(warmup + repeats):
             start = time.perf_counter()
             fn()
-            if torch.cuda.is_available():
-                torch.cuda.synchronize()
+            _synchronize()
             if i >= warmup:
                 times.append(time.perf_counter() - start)
     return statistics.median(times)
@@ -142,7 +155,9 @@ def interleaved_times(
     Every round calls each variant once, in an order that rotates from round
     to round (so no variant always runs first or last); ``warmup`` rounds run
     first and are not timed. Because the variants alternate, a slow phase of
-    the machine slows all of them alike. Each ``fn`` sets up whatever context
+    the machine slows all of them alike. On a GPU (CUDA or Apple's MPS) it
+    waits for the queued work to finish before and after each call, so the
+    clock measures the computation, not just its launch. Each ``fn`` sets up whatever context
     it needs (e.g. ``with torch.no_grad(): model(x)``).
 
     Returns, for each name, the median over the ``repeats`` timed rounds of
@@ -175,14 +190,13 @@ def interleaved_times(
         )
     names = list(fns)
     times: dict[str, list[float]] = {name: [] for name in names}
-    sync = torch.cuda.synchronize if torch.cuda.is_available() else (lambda: None)
     for round_index in range(warmup + repeats):
         shift = round_index % len(names)
         for name in names[shift:] + names[:shift]:
-            sync()
+            _synchronize()
             start = time.perf_counter()
             fns[name]()
-            sync()
+            _synchronize()
             if round_index >= warmup:
                 times[name].append(time.perf_counter() - start)
     if relative_to is None:

@@ -368,7 +368,7 @@ def test_unfreeze_never_leaves_a_part_in_train_mode_inside_a_model_in_eval_mode(
     freeze(model.features)
     model.eval()
     unfreeze(model.features)
-    assert not any(m.training for m in model.modules()), "unfreezing must not switch any mode"
+    assert not any(m.training for m in model.modules()), "the unlocked layers take eval, like the model"
     x = batch()[0]
     with torch.no_grad():
         assert torch.equal(model(x), model(x)), "inference stays deterministic after unfreeze"
@@ -447,3 +447,40 @@ def test_norm_only_freeze_guards_the_statistics_too_and_none_does_not():
         model.features[1].reset_running_stats()
     freeze(model.features, keep_eval="none")
     model.features[1].reset_running_stats()  # weights only: the statistics are not protected
+
+
+def test_freeze_of_a_layer_inside_a_frozen_module_raises():
+    """A second record inside a frozen part would keep that layer's weights frozen for good."""
+    model = make_model()
+    freeze(model.features)
+    with pytest.raises(ValueError, match="inside a module frozen with freeze"):
+        freeze(model.features[1])
+    unfreeze(model.features)
+    assert all(p.requires_grad for p in model.features.parameters())
+    freeze(model.features[1])  # no longer inside a frozen module: allowed
+    assert not model.features[1].weight.requires_grad
+
+
+def test_unfreeze_gives_unlocked_layers_their_parents_mode():
+    """unfreeze can switch modes: the unlocked layers take the mode of the layer they sit in."""
+    model = make_model()
+    freeze(model.features, keep_eval="norm")
+    model.train()
+    assert model.features.training and not any(bn.training for bn in bn_layers(model))
+    unfreeze(model.features)
+    assert all(bn.training for bn in bn_layers(model)), "the BatchNorms take the mode of features"
+    freeze(model.features)
+    model.train()
+    unfreeze(model.features)
+    assert not any(m.training for m in model.features.modules()), "the locked module keeps eval"
+
+
+def test_a_layer_added_after_freeze_follows_its_locked_parent():
+    model = make_model()
+    freeze(model.features)
+    model.features.add_module("late", nn.Dropout(0.5))
+    model.train()
+    assert not model.features.late.training, "the parent's lock switches its children to eval"
+    assert "late" not in " ".join(frozen_eval_layers(model))
+    freeze(model.features)  # freezing again takes it in
+    assert "features.late" in frozen_eval_layers(model)

@@ -195,3 +195,21 @@ def test_interleaved_times_relative_to_gives_per_round_ratios():
 def test_interleaved_times_relative_to_must_name_a_variant():
     with pytest.raises(ValueError, match="relative_to must be one of the names in fns \\['a'\\]"):
         interleaved_times({"a": lambda: None}, relative_to="b")
+
+
+@pytest.mark.parametrize("device", ["cuda", "mps"])
+def test_timers_wait_for_a_gpu_before_reading_the_clock(monkeypatch, device):
+    """Both timers synchronise CUDA and MPS (GPU calls return before the work is done)."""
+    waits = []
+    if device == "cuda":
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+        monkeypatch.setattr(torch.cuda, "synchronize", lambda: waits.append("cuda"))
+    else:
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+        monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+        monkeypatch.setattr(torch.mps, "synchronize", lambda: waits.append("mps"))
+    time_per_call(lambda: None, repeats=2, warmup=1)
+    assert waits == [device] * 3
+    waits.clear()
+    interleaved_times({"a": lambda: None}, repeats=2, warmup=1)
+    assert waits == [device] * 6
