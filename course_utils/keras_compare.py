@@ -151,8 +151,9 @@ def comparison_table(measured: dict[str, dict[str, Any]]) -> str:
             "default when called directly (measured)",
             f"train mode: a new model has `training` = {p['default_flag']}, two calls differ: "
             f"{_yes(p['default_differs'])}",
-            f"Keras's layers: inference (they receive `training={k['default_seen']}`, same as "
-            f"`training=False`: {_yes(k['default_is_inference'])}); a wrapped PyTorch module "
+            f"Keras's layers: inference (they receive `training={k['default_seen']}`, or their "
+            f"own default `False` (Dropout), same as `training=False`: "
+            f"{_yes(k['default_is_inference'])}); a wrapped PyTorch module "
             f"(`TorchModuleWrapper`) runs in train mode, two calls differ: "
             f"{_yes(k['wrapped_default_differs'])}",
         ),
@@ -191,7 +192,8 @@ def comparison_table(measured: dict[str, dict[str, Any]]) -> str:
         ),
         (
             "validation step gives the same numbers twice (measured)",
-            f"{_yes(p['val_repeat'])}, with `eval()` + `inference_mode()`, then `train()` again",
+            f"{_yes(p['val_repeat'])}, with `eval()` + `inference_mode()`, then the previous "
+            "modes back",
             f"{_yes(k['val_repeat'])}, with `model(x, training=False)` (+ `no_grad()` on this backend)",
         ),
     ]

@@ -124,6 +124,38 @@ def validate_switches_tracking_off_for_good(model, x, y, batch_size=64):
     return _batch_loop(model, x, y, batch_size, training=False, tracking=False)
 
 
+def _loop_without_tracking_switch(model, x, y, batch_size):
+    loss_sum, n_correct = 0.0, 0
+    for i in range(0, len(x), batch_size):
+        xb, yb = x[i : i + batch_size], y[i : i + batch_size]
+        logits = to_numpy(model(xb, training=False))
+        loss_sum += float(to_numpy(_bce(yb, logits))) * len(xb)
+        n_correct += int(((logits > 0) == (yb > 0.5)).sum())
+    return loss_sum / len(x), n_correct / len(x)
+
+
+def validate_restores_without_finally(model, x, y, batch_size=64):
+    """Tracking off first, restored on the last line: the ValueError for empty x skips it."""
+    was_on = torch.is_grad_enabled()
+    torch.set_grad_enabled(False)
+    if len(x) == 0:
+        raise ValueError("x is empty")
+    result = _loop_without_tracking_switch(model, x, y, batch_size)
+    torch.set_grad_enabled(was_on)
+    return result
+
+
+def validate_restores_without_finally_after_the_check(model, x, y, batch_size=64):
+    """Empty x checked first, but a failing model call still skips the restore."""
+    if len(x) == 0:
+        raise ValueError("x is empty")
+    was_on = torch.is_grad_enabled()
+    torch.set_grad_enabled(False)
+    result = _loop_without_tracking_switch(model, x, y, batch_size)
+    torch.set_grad_enabled(was_on)
+    return result
+
+
 def validate_switches_tracking_on_at_the_end(model, x, y, batch_size=64):
     """Off for the loop, then on regardless of what the caller had."""
     torch.set_grad_enabled(False)
@@ -252,6 +284,10 @@ EXERCISE_1_MISTAKES = [
     (validate_hard_coded, "on a second data set", "computed from the x and y passed in"),
     (validate_no_empty_check, "empty x (0 rows) keras_validate raised ZeroDivisionError", "ValueError"),
     (validate_empty_gives_nan, "empty x (0 rows) keras_validate returned (nan, nan)", "ValueError"),
+    (validate_restores_without_finally, "raised ValueError, as expected, but gradient tracking was on",
+     "also when keras_validate raises an error"),
+    (validate_restores_without_finally_after_the_check, "when the model raised an error, gradient "
+     "tracking was left off", "also when the forward pass fails"),
 ]
 
 
@@ -422,13 +458,30 @@ def call_switches_tracking_off(model, x, training=None):
     return call_ok(model, x, training)
 
 
+def call_forces_tracking_on(model, x, training=None):
+    """Ignores a caller's no_grad(): tracking on inside, back as it was afterwards."""
+    with torch.enable_grad():
+        return call_ok(model, x, training)
+
+
+def call_ok_via_forward(model, x, training=None):
+    """Correct too: calls forward directly (no hooks of the model itself run)."""
+    flags = {m: m.training for m in model.modules()}
+    model.train(bool(training))
+    try:
+        return model.forward(x)
+    finally:
+        for m, flag in flags.items():
+            m.training = flag
+
+
 def call_switches_tracking_on(model, x, training=None):
     torch.set_grad_enabled(True)
     return call_ok(model, x, training)
 
 
 def test_exercise_2_accepts_correct_answers(capsys):
-    for answer in (call_ok, call_ok_with_a_list):
+    for answer in (call_ok, call_ok_with_a_list, call_ok_via_forward):
         result = nb09.check_exercise_2(answer)
         assert result.passed, result.message
     assert "✅ Exercise 9.2" in capsys.readouterr().out
@@ -453,6 +506,7 @@ EXERCISE_2_MISTAKES = [
     (call_detaches, "has no autograd graph", "chooses the mode only"),
     (call_switches_tracking_off, "has no autograd graph", "training=False"),
     (call_switches_tracking_on, "gradient tracking was off before torch_call and on after it", ""),
+    (call_forces_tracking_on, "the caller switched gradient tracking off", "turned tracking on"),
 ]
 
 

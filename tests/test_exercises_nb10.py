@@ -441,8 +441,8 @@ CAPSTONE_WRONG = [
     ({"batched": False}, ("one forward pass per batch", "40, 40, 40 and 30")),
     ({"metrics_tracked": True}, ("passes ran with gradient tracking on",)),
     # dropout_gap
-    ({"dropout_switch": "none"}, ("dropout_gap is 0.0", "dropout was not active")),
-    ({"both_on": True}, ("dropout_gap is 0.0",)),
+    ({"dropout_switch": "none"}, ("dropout_gap is 0.0", "on in both or off in both")),
+    ({"both_on": True}, ("dropout_gap is 0.0", "identical logits", "on in both or off in both")),
     ({"dropout_switch": "model"}, ("running statistics changed", "BatchNorm in eval mode in every pass")),
     ({"dropout_kinds": (nn.Dropout,)}, ("only the head's dropout layer", "Dropout2d layer")),
     ({"dropout_kinds": (nn.Dropout2d,)}, ("only the Dropout2d layer was active",)),

@@ -71,6 +71,10 @@ def test_comparison_table_is_markdown_built_from_the_measurements():
     assert "running mean moved by 0.142" in table
     assert "`fit` passes `training=True` (grad on), `training=False` for validation" in table
     assert "received `training=True`" in table
+    # Keras's layers receive None, except those with a default of their own (Dropout: False)
+    assert "receive `training=None`, or their own default `False`" in table
+    # the PyTorch validation step restores the previous modes, not a blanket train()
+    assert "then the previous modes back" in table and "`train()` again" not in table
 
 
 def test_comparison_table_follows_a_changed_measurement():

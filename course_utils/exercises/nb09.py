@@ -170,9 +170,8 @@ def check_exercise_1(keras_validate: Callable) -> CheckResult:
     ``ValueError`` for an empty data set.
     """
     hint = (
-        "a validation call must say which mode it wants (this model also holds a PyTorch layer, "
-        "notebook section 3) and must not record a graph (section 5); a plain average of batch "
-        "losses over-weights the rows of a short last batch; and there is no mean over zero rows."
+        "the message above names the symptom; Hint 1 in the exercise cell says which notebook "
+        "section explains it, and Hint 2 lists the tools."
     )
     if not callable(keras_validate):
         return run_checks("9.1", [function_check(keras_validate, "keras_validate")])
@@ -321,20 +320,48 @@ def check_exercise_1(keras_validate: Callable) -> CheckResult:
                 )
 
         def empty_data():
-            try:
-                result = keras_validate(model, x[:0], y[:0], 64)
-            except ValueError:
-                return None
-            except Exception as exc:  # the learner's code failed in another way
-                return (
-                    f"with an empty x (0 rows) keras_validate raised {type(exc).__name__}; a "
-                    "mean over no rows does not exist, and the caller should learn that from a "
-                    "ValueError that says the data is empty"
-                )
+            with torch.enable_grad():  # the usual caller: a training loop, tracking on
+                try:
+                    result = keras_validate(model, x[:0], y[:0], 64)
+                except ValueError:
+                    if not torch.is_grad_enabled():
+                        return (
+                            "with an empty x (0 rows) keras_validate raised ValueError, as "
+                            "expected, but gradient tracking was on before the call and off "
+                            "after it: the caller's setting must come back also when "
+                            "keras_validate raises an error"
+                        )
+                    return None
+                except Exception as exc:  # the learner's code failed in another way
+                    return (
+                        f"with an empty x (0 rows) keras_validate raised {type(exc).__name__}; a "
+                        "mean over no rows does not exist, and the caller should learn that from a "
+                        "ValueError that says the data is empty"
+                    )
             return (
                 f"with an empty x (0 rows) keras_validate returned {result!r}; a mean over no "
                 "rows does not exist: expected a ValueError that says the data is empty"
             )
+
+        def restored_after_error():
+            bad = np.zeros((4, 3), dtype="float32")  # 3 features for a model that takes 2
+            with torch.enable_grad():
+                try:
+                    keras_validate(model, bad, y[:4], 64)
+                except Exception:  # the model's error, whatever its type, reached the caller
+                    pass
+                else:
+                    return (
+                        "the model raised an error on a batch with 3 features (it takes 2), but "
+                        "keras_validate returned normally: the caller must see the error"
+                    )
+                if not torch.is_grad_enabled():
+                    return (
+                        "when the model raised an error, gradient tracking was left off (it was "
+                        "on before keras_validate): the caller's setting must come back also "
+                        "when the forward pass fails"
+                    )
+            return None
 
         checks: list[Check] = [
             ("returns (loss, accuracy) as two Python floats", returns_floats),
@@ -349,6 +376,7 @@ def check_exercise_1(keras_validate: Callable) -> CheckResult:
             ("same numbers for any batch size", any_batch_size),
             ("right numbers on a second data set", other_data),
             ("an empty data set raises ValueError", empty_data),
+            ("gradient tracking back when the model raises", restored_after_error),
         ]
         return run_checks("9.1", checks, hint=hint)
 
@@ -407,7 +435,10 @@ def check_exercise_2(torch_call: Callable) -> CheckResult:
             expected = model.eval()(x)
         model.train()
         during: list[list[bool]] = []
-        model.register_forward_pre_hook(lambda module, args: during.append(_flags(module)))
+        # On the body, not on the model: a hook on the model would miss a correct answer
+        # that calls model.forward(x). The body runs in every forward pass and the hook
+        # records the flags of every module, the model's own included.
+        model.body.register_forward_pre_hook(lambda module, args: during.append(_flags(model)))
 
         def call(training: object = "omitted", keep_graph: bool = False) -> torch.Tensor:
             out = torch_call(model, x) if training == "omitted" else torch_call(model, x, training)
@@ -513,10 +544,16 @@ def check_exercise_2(torch_call: Callable) -> CheckResult:
                         "backpropagate through it: the Keras-style call chooses the mode only"
                     )
             with torch.no_grad():
-                call(True)
+                out = call(True, keep_graph=True)
                 still_off = not torch.is_grad_enabled()
             if not still_off:
                 return "gradient tracking was off before torch_call and on after it"
+            if out.grad_fn is not None:
+                return (
+                    "the caller switched gradient tracking off, but the output of training=True "
+                    "has an autograd graph: torch_call turned tracking on for the forward pass. "
+                    "It must run with tracking as the caller has it"
+                )
             with torch.enable_grad():
                 call(False)
                 still_on = torch.is_grad_enabled()

@@ -739,9 +739,9 @@ def check_capstone(validate: Callable) -> CheckResult:
                 return None
             if gap == 0:
                 return (
-                    "dropout_gap is 0.0: the two passes on the first batch gave the same logits, "
-                    "so dropout was not active in either of them (expected one pass with every "
-                    "dropout layer on)"
+                    "dropout_gap is 0.0: the two passes on the first batch gave identical "
+                    "logits, so dropout was on in both or off in both (expected one pass with "
+                    "every dropout layer on and one with every dropout layer off)"
                 )
             for name, mistake in _GAP_MISTAKES.items():
                 if abs(gap - gaps[name]) <= 1e-5 * max(1.0, abs(gaps[name])):
