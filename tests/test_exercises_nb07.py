@@ -38,6 +38,18 @@ def _span(k, d):
     return d * (k - 1) + 1
 
 
+def _fit_ignores_padding(size, kernel_size, stride=1, padding=0, dilation=1):
+    span = dilation * (kernel_size - 1) + 1
+    if span > size:  # refuses a 3x3 pad-1 conv on a 1x1 or 2x2 map, which nn.Conv2d accepts
+        raise ValueError("does not fit")
+    return (size + 2 * padding - span) // stride + 1
+
+
+def test_a_float_with_a_fractional_part_is_named_so():
+    assert "fractional part" in nb07._diagnose(4.5, 8, 3, 2, 1, 1, 4)
+    assert "fractional" not in nb07._diagnose(4.0, 8, 3, 2, 1, 1, 4)
+
+
 def test_in_features_is_what_the_network_gives():
     assert nb07.exercise_1_network()(torch.zeros(2, 3, 32, 32)).shape == (2, IN_FEATURES)
 
@@ -48,7 +60,8 @@ def test_conv_output_size_correct_passes(capsys):
 
 
 CONV_MISTAKES = {
-    "true division": (_with(lambda n, k, s, p, d: (n + 2 * p - _span(k, d)) / s + 1), "fractional part"),
+    "true division": (_with(lambda n, k, s, p, d: (n + 2 * p - _span(k, d)) / s + 1),
+                      "returned the float 24.0, expected the int 24: a side length counts pixels"),
     "padding ignored": (_with(lambda n, k, s, p, d: (n - _span(k, d)) // s + 1), "padding was not counted"),
     "padding on one side": (_with(lambda n, k, s, p, d: (n + p - _span(k, d)) // s + 1), "on EACH side"),
     "no + 1": (_with(lambda n, k, s, p, d: (n + 2 * p - _span(k, d)) // s), "one window position is missing"),
@@ -62,6 +75,7 @@ CONV_MISTAKES = {
     "kernel too big returns 0 or less": (lambda n, kernel_size, stride=1, padding=0, dilation=1:
                                          (n + 2 * padding - _span(kernel_size, dilation)) // stride + 1,
                                          "raise a ValueError that says so"),
+    "fit test ignores the padding": (_fit_ignores_padding, "the padding counts when you ask whether the kernel fits"),
     "not a function": ("24", "expected a function"),
 }
 
@@ -95,7 +109,7 @@ def test_in_features_mistakes_fail_with_a_reason(mistake, capsys):
     result = nb07.check_exercise_1(conv_output_size, wrong)
     out = capsys.readouterr().out
     assert not result.passed
-    assert "check 9 of 9" in result.message and says in result.message
+    assert "check 10 of 10" in result.message and says in result.message
     assert "❌ Exercise 7.1" in out and "Traceback" not in out
 
 
@@ -304,6 +318,32 @@ def returns_count(model, X, y, batch_size=32):
         return float(_count(model, X, y, batch_size))
 
 
+def grad_switch_without_finally(model, X, y, batch_size=32):
+    """Switches tracking off, and back to what it was at the end, but not when a forward pass raises."""
+    if len(y) == 0:
+        raise ValueError("empty")
+    was_on = torch.is_grad_enabled()
+    torch.set_grad_enabled(False)
+    with preserved_state(model):
+        model.eval()
+        result = _count(model, X, y, batch_size) / len(y)
+    torch.set_grad_enabled(was_on)
+    return result
+
+
+def grad_forced_on_at_the_end(model, X, y, batch_size=32):
+    """Restores tracking on every way out, but always to on, whatever the caller had."""
+    if len(y) == 0:
+        raise ValueError("empty")
+    torch.set_grad_enabled(False)
+    try:
+        with preserved_state(model):
+            model.eval()
+            return _count(model, X, y, batch_size) / len(y)
+    finally:
+        torch.set_grad_enabled(True)
+
+
 ACCURACY_MISTAKES = {
     "forward pass in train mode": (forgets_eval, "the forward passes ran in train mode"),
     "hard-coded 0.75": (hard_coded, "the accuracy of the first one"),
@@ -318,6 +358,8 @@ ACCURACY_MISTAKES = {
     "swallows the error": (swallows_errors, "the error must reach the caller"),
     "tracking on, then detach()": (detaches_after_tracking, "autograd saved"),
     "leaves gradient tracking off": (switches_grad_off, "gradient tracking is off"),
+    "grad switch not restored on error": (grad_switch_without_finally, "gradient tracking was off for the rest"),
+    "grad switch forced on at the end": (grad_forced_on_at_the_end, "called with gradient tracking switched off by the caller"),
     "empty test set: ZeroDivisionError": (empty_divides_by_zero, "raise ZeroDivisionError"),
     "empty test set: returns 0.0": (empty_returns_zero, "there is no accuracy to report"),
     "returns a tensor": (returns_tensor, "returned a tensor"),

@@ -7,8 +7,8 @@
 * :func:`check_exercise_2`: ``stable_accuracy(model, X, y, batch_size=32)``,
   the repaired ``validate``: eval-mode accuracy over mini-batches that does not
   depend on the batch size, records no graph, moves no BatchNorm statistics,
-  refuses an empty test set and gives every layer its mode back, also when a
-  forward pass raises.
+  refuses an empty test set and gives every layer its mode (and the caller its
+  grad switch, on or off) back, also when a forward pass raises.
 
 Failure messages say what the answer did and what was expected, never the code
 to write. Every checker builds its own hidden models and data inside a forked
@@ -53,6 +53,8 @@ _CASES = [
     (16, 3, 1, 0, 3),
     (33, 5, 2, 4, 2),
     (10, 2, 3, 0, 4),
+    (2, 3, 1, 1, 1),
+    (1, 3, 1, 1, 1),
 ]
 
 
@@ -80,6 +82,11 @@ def _diagnose(got: object, size: int, k: int, s: int, p: int, d: int, want: int)
         return f"{call} returned {got!r} ({type(got).__name__}), expected the int {want}"
     span = d * (k - 1) + 1  # pixels covered by the (dilated) kernel
     if not isinstance(got, numbers.Integral):
+        if float(got).is_integer():
+            return (
+                f"{call} returned the float {got!r}, expected the int {want}: a side length "
+                "counts pixels, so it is an int"
+            )
         if abs(got - ((size + 2 * p - span) / s + 1)) < 1e-9:
             return (
                 f"{call} returned {got!r}, a float with a fractional part: a layer cannot "
@@ -202,6 +209,21 @@ def check_exercise_1(conv_output_size: Callable[..., int], in_features: object =
             "refuses this input; raise a ValueError that says so instead of returning a size"
         )
 
+    def padding_makes_it_fit() -> object:
+        for size in (1, 2):  # a 3x3 kernel with padding 1 fits in the padded 3x3 or 4x4 input
+            try:
+                got = conv_output_size(size, kernel_size=3, padding=1)
+            except ValueError:
+                return (
+                    f"conv_output_size({size}, kernel_size=3, padding=1) raised ValueError, but "
+                    f"nn.Conv2d accepts this input and gives {size}x{size}: the padding counts "
+                    f"when you ask whether the kernel fits (the padded input is {size + 2} wide)"
+                )
+            problem = _diagnose(got, size, 3, 1, 1, 1, size)
+            if problem:
+                return problem
+        return None
+
     def network() -> object:
         return _diagnose_in_features(in_features) or None
 
@@ -214,6 +236,7 @@ def check_exercise_1(conv_output_size: Callable[..., int], in_features: object =
                 ("a 3x3 conv with padding 1 keeps 8x8", case(8, 3, 1, 1, 1)),
                 ("a strided conv", case(7, 3, 2, 0, 1)),
                 ("a dilated conv", case(8, 3, 1, 1, 2)),
+                ("a 3x3 conv with padding 1 on 1x1 and 2x2 maps (the padding makes it fit)", padding_makes_it_fit),
                 (f"{len(_CASES)} conv shapes compared with nn.Conv2d", every_case),
                 ("max-pooling compared with nn.MaxPool2d", pooling),
                 ("a kernel larger than the padded input raises ValueError", too_big),
@@ -496,6 +519,7 @@ def check_exercise_2(stable_accuracy: Callable[..., float]) -> CheckResult:
             broken.train()
             broken.features.eval()  # mixed modes
             before = _flags(broken)
+            torch.set_grad_enabled(True)
             try:
                 value = stable_accuracy(broken, X, y, batch_size=20)
             except Exception:  # the planted error (or the learner's own, wrapping it)
@@ -505,6 +529,12 @@ def check_exercise_2(stable_accuracy: Callable[..., float]) -> CheckResult:
                         "the model's forward pass raised an error on the 2nd batch; after it, the "
                         f"modes of {moved} had changed: the modes must come back also when an "
                         "error interrupts the loop"
+                    )
+                if not torch.is_grad_enabled():
+                    return (
+                        "the model's forward pass raised an error on the 2nd batch; after it, "
+                        "gradient tracking was off for the rest of the program: the switch must "
+                        "come back also when an error interrupts the loop"
                     )
                 return None
             return (
@@ -552,6 +582,16 @@ def check_exercise_2(stable_accuracy: Callable[..., float]) -> CheckResult:
                     "after stable_accuracy, gradient tracking is off for the rest of the program; "
                     "it must be on again, as it was before the call"
                 )
+            torch.set_grad_enabled(False)  # a caller that switched tracking off itself
+            try:
+                stable_accuracy(model, X, y, batch_size=20)
+                if torch.is_grad_enabled():
+                    return (
+                        "called with gradient tracking switched off by the caller, stable_accuracy "
+                        "switched it on: it must come back as it was before the call, off here"
+                    )
+            finally:
+                torch.set_grad_enabled(True)
             return None
 
         return run_checks(
@@ -569,13 +609,13 @@ def check_exercise_2(stable_accuracy: Callable[..., float]) -> CheckResult:
                 ("a model in train mode is back in train mode", restores(model.train, "a model in train mode")),
                 ("a model in eval mode stays in eval mode", restores(model.eval, "a model in eval mode")),
                 ("mixed modes come back exactly", restores(mixed, "a mixed-mode model (features eval, head train)")),
-                ("a forward pass that raises: the error reaches the caller, the modes come back", error_midway),
                 ("an empty test set raises ValueError", empty),
-                ("gradient tracking is still on afterwards", grad_mode_kept),
+                ("gradient tracking comes back as the caller had it (on, or off)", grad_mode_kept),
+                ("a forward pass that raises: the error reaches the caller, modes and tracking come back", error_midway),
             ],
             hint=(
                 "compute in eval mode without recording a graph, count correct predictions over "
                 "all images, and on every way out of the function (an error included) leave each "
-                "layer in the mode it arrived in"
+                "layer in the mode it arrived in, and gradient tracking as the caller had it"
             ),
         )
