@@ -100,6 +100,24 @@ def batchnorm_and_dropout_only(model):
                 module.eval()
 
 
+def children_and_grandchildren_only(model):
+    """Looks two levels down: misses a frozen layer deeper inside."""
+    model.train()
+    for child in model.children():
+        for part in (child, *child.children()):
+            if _all_frozen(part):
+                part.eval()
+
+
+def hard_coded_names(model):
+    """Right for every split of the checker's first layout that it names, and no other."""
+    model.train()
+    for name in ("backbone", "backbone.stem", "backbone.block", "head"):
+        part = model.get_submodule(name)
+        if _all_frozen(part):
+            part.eval()
+
+
 def whole_model_eval(model):
     model.eval()
 
@@ -127,10 +145,13 @@ def resets_frozen_statistics(model):
 
 
 def freezes_with_the_library_and_forgets(model):
-    """freeze() locks the parts once, but never unlocks a part that is no longer frozen."""
-    for module in model.modules():
-        if _all_frozen(module):
+    """freeze() locks the parts once, but never unlocks a part that is no longer frozen: at the
+    next epoch it tries to freeze the stem inside the still locked backbone, which freeze() refuses."""
+    inside_a_frozen_part = set()
+    for module in model.modules():  # outer parts first: freeze each outermost frozen part
+        if _all_frozen(module) and module not in inside_a_frozen_part:
             freeze(module)
+            inside_a_frozen_part |= set(module.modules())
     model.train()
 
 
@@ -150,14 +171,17 @@ TRAIN_UNFROZEN_MISTAKES = [
                      "backbone.stem.1 (BatchNorm2d) is in train mode"),
     (batchnorm_only, "backbone.stem.4 (Dropout2d), backbone.stem.5 (_Jitter) are in train mode"),
     (batchnorm_and_dropout_only, "backbone.stem.5 (_Jitter) is in train mode inside a frozen part"),
+    (children_and_grandchildren_only, "only the stem's BatchNorm2d frozen, three levels down (everything else "
+                                      "fine-tunes), called on a model in eval mode: backbone.stem.1 (BatchNorm2d) "
+                                      "is in train mode"),
+    (hard_coded_names, "only the stem's BatchNorm2d frozen, three levels down"),
     (whole_model_eval, "the model itself reports eval mode"),
     (plain_train, "backbone.stem.1 (BatchNorm2d) is in train mode"),
     (leaves_the_model_flag_off, "the model itself reports eval mode (its training flag is False)"),
     (changes_requires_grad, "the call changed which parameters require grad"),
     (resets_frozen_statistics, "the call changed the BatchNorm running statistics"),
-    (freezes_with_the_library_and_forgets, "gradual unfreezing (the whole backbone frozen for the first epoch, then the "
-                                           "block's weights unfrozen, and your function called again on the same model): "
-                                           "backbone.block.1 (BatchNorm2d) is in eval mode, but its weights train"),
+    (freezes_with_the_library_and_forgets, "gradual unfreezing: a part unfrozen between two epochs): your code raised "
+                                           "ValueError: this Sequential is a layer inside a module frozen with freeze()"),
     ("train_unfrozen", "expected a function"),
 ]
 

@@ -5,7 +5,9 @@
   part of the model whose weights are all frozen (``requires_grad=False``) goes
   to eval mode as a whole, everything else to train mode. Checked on a model
   with another layout than the notebook's (``backbone.stem``, ``backbone.block``,
-  ``head``) and several splits between frozen and trainable parts.
+  ``head``), on the same layers under other names, and on several splits
+  between frozen and trainable parts (one of them a single layer three levels
+  down).
 * :func:`check_exercise_2`: ``FrozenBackbone(backbone)``, a wrapper module that
   keeps a pretrained backbone frozen and in eval mode whatever calls
   ``.train()``, in any model it is put in, through ``copy.deepcopy``, pickling
@@ -238,7 +240,16 @@ _SPLITS = {
     "backbone.stem": "only the stem frozen (the block and the head fine-tune)",
     "backbone": "the whole backbone frozen (only the head trains)",
     "": "nothing frozen (everything fine-tunes)",
+    "backbone.stem.1": "only the stem's BatchNorm2d frozen, three levels down (everything else fine-tunes)",
+    "encoder.low": "a model with other names (encoder.low, encoder.high, classifier), encoder.low frozen",
 }
+
+
+def _renamed(staged: nn.Module) -> nn.Module:
+    """The same layers (copied) under other names: ``encoder.low``, ``encoder.high``, ``classifier``."""
+    staged = copy.deepcopy(staged)
+    encoder = nn.Sequential(OrderedDict(low=staged.backbone.stem, high=staged.backbone.block))
+    return nn.Sequential(OrderedDict(encoder=encoder, classifier=staged.head))
 
 
 def check_exercise_1(train_unfrozen: Callable[[nn.Module], object]) -> CheckResult:
@@ -251,7 +262,7 @@ def check_exercise_1(train_unfrozen: Callable[[nn.Module], object]) -> CheckResu
         X, y = _new_data()
 
         def model_with(frozen: str) -> nn.Module:
-            model = copy.deepcopy(pristine)
+            model = _renamed(pristine) if frozen.startswith("encoder") else copy.deepcopy(pristine)
             if frozen:
                 model.get_submodule(frozen).requires_grad_(False)
             return model
@@ -335,6 +346,8 @@ def check_exercise_1(train_unfrozen: Callable[[nn.Module], object]) -> CheckResu
                 ("stem frozen, from mixed modes", modes_after(split, head_in_eval, "a model whose head is in eval mode")),
                 ("whole backbone frozen", modes_after("backbone", lambda m: m.eval(), "a model in eval mode")),
                 ("nothing frozen", modes_after("", lambda m: m.eval(), "a model in eval mode")),
+                ("one BatchNorm frozen, three levels down", modes_after("backbone.stem.1", lambda m: m.eval(), "a model in eval mode")),
+                ("another layout, with other names", modes_after("encoder.low", lambda m: m.train(), "a model in train mode")),
                 ("gradual unfreezing: a part unfrozen between two epochs", gradual_unfreezing),
                 ("the frozen stem gives the same features on every pass", same_features),
                 ("three epochs of training: frozen statistics fixed, the rest learns", training_run),
