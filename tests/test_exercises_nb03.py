@@ -2,7 +2,7 @@
 
 Each wrong answer below is right except for ONE classic mistake, and each test
 asserts the words the learner sees. Counts of rejected wrong answers:
-exercise 3.1: 15, exercise 3.2: 6, exercise 3.3: 10 (plus a non-function for each).
+exercise 3.1: 17, exercise 3.2: 6, exercise 3.3: 15 (plus a non-function for each).
 """
 
 from __future__ import annotations
@@ -189,12 +189,57 @@ def validate_squeezes(model, X, y, loss_fn):
             m.training = flag
 
 
+def validate_sigmoid_ok(model, X, y, loss_fn, strict=False):
+    """Also correct: class 1 when the probability is at least (or above) 0.5."""
+    flags = {m: m.training for m in model.modules()}
+    model.eval()
+    try:
+        with torch.no_grad():
+            logits = model(X)
+            loss = loss_fn(logits, y).item()
+            if logits.shape[1] == 1:
+                p = torch.sigmoid(logits)
+                pred = (p > 0.5 if strict else p >= 0.5).float()
+            else:
+                pred = logits.argmax(dim=1)
+            return loss, (pred == y).float().mean().item()
+    finally:
+        for m, flag in flags.items():
+            m.training = flag
+
+
+def validate_sigmoid_strict_ok(model, X, y, loss_fn):
+    return validate_sigmoid_ok(model, X, y, loss_fn, strict=True)
+
+
+def validate_swallows_error(model, X, y, loss_fn):
+    try:
+        return validate_ok(model, X, y, loss_fn)
+    except Exception:  # MISTAKE: the caller never hears of a wrong input
+        return float("nan"), float("nan")
+
+
+def validate_known_layer_types_only(model, X, y, loss_fn):
+    flags = {m: m.training for m in model.modules()}
+    for m in model.modules():  # MISTAKE: a custom layer that reads self.training stays in train mode
+        if isinstance(m, (torch.nn.Dropout, torch.nn.BatchNorm1d)):
+            m.eval()
+    try:
+        with torch.inference_mode():
+            return _metrics(model(X), y, loss_fn)
+    finally:
+        for m, flag in flags.items():
+            m.training = flag
+
+
 def validate_first_batch_only(model, X, y, loss_fn):
     half = len(X) // 2
     return validate_ok(model, X[:half], y[:half], loss_fn)
 
 
-@pytest.mark.parametrize("solution", [validate_ok, validate_no_grad_ok])
+@pytest.mark.parametrize(
+    "solution", [validate_ok, validate_no_grad_ok, validate_sigmoid_ok, validate_sigmoid_strict_ok]
+)
 def test_exercise_1_accepts_correct_validate(solution, capsys):
     result = nb03.check_exercise_1(solution)
     assert result.passed, result.message
@@ -218,6 +263,8 @@ EXERCISE_1_MISTAKES = [
     (validate_binary_only, "column with the largest logit"),
     (validate_squeezes, "batch of ONE"),
     (validate_first_batch_only, "on all of X"),
+    (validate_swallows_error, "instead of letting the error reach the caller"),
+    (validate_known_layer_types_only, "custom layer"),
 ]
 
 
@@ -427,6 +474,57 @@ def extract_without_finally(backbone, X):
     return feats
 
 
+def extract_swallows_error(backbone, X):
+    try:
+        return extract_ok(backbone, X)
+    except Exception:  # MISTAKE: the caller never hears of a wrong input
+        return None
+
+
+def extract_known_layer_types_only(backbone, X):
+    flags = {m: m.training for m in backbone.modules()}
+    for m in backbone.modules():  # MISTAKE: a custom layer that reads self.training stays in train mode
+        if isinstance(m, (torch.nn.Dropout, torch.nn.BatchNorm1d)):
+            m.eval()
+    try:
+        with torch.no_grad():
+            return backbone(X)
+    finally:
+        _restore(flags)
+
+
+def extract_restores_children_only(backbone, X):
+    flags = {m: m.training for m in [backbone, *backbone.children()]}
+    backbone.eval()
+    try:
+        with torch.no_grad():
+            return backbone(X)
+    finally:
+        for m, flag in flags.items():
+            m.train(flag)
+
+
+def extract_grad_switch_off(backbone, X):
+    flags = {m: m.training for m in backbone.modules()}
+    backbone.eval()
+    torch.set_grad_enabled(False)  # MISTAKE: never switched back
+    try:
+        return backbone(X)
+    finally:
+        _restore(flags)
+
+
+def extract_grad_forced_on(backbone, X):
+    flags = {m: m.training for m in backbone.modules()}
+    backbone.eval()
+    torch.set_grad_enabled(False)
+    try:
+        return backbone(X)
+    finally:
+        torch.set_grad_enabled(True)  # MISTAKE: on even inside a caller's no_grad()
+        _restore(flags)
+
+
 @pytest.mark.parametrize("solution", [extract_ok, extract_clone_ok])
 def test_exercise_3_accepts_correct_answers(solution, capsys):
     result = nb03.check_exercise_3(solution)
@@ -447,6 +545,11 @@ def test_exercise_3_accepts_correct_answers(solution, capsys):
         (extract_restores_one_flag, "MIXED modes"),
         (extract_without_finally, "the code that gives the modes back did not run"),
         (lambda backbone, X: backbone(X).detach().numpy(), "return the features as a tensor"),
+        (extract_swallows_error, "instead of letting the error reach the caller"),
+        (extract_known_layer_types_only, "custom layer"),
+        (extract_restores_children_only, "the BatchNorm inside the fine-tuned second block"),
+        (extract_grad_switch_off, "is off after it"),
+        (extract_grad_forced_on, "switched gradient tracking back ON"),
     ],
 )
 def test_exercise_3_names_the_mistake(solution, named):

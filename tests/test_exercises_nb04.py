@@ -2,7 +2,7 @@
 
 Each wrong answer below is right except for ONE classic mistake, and each test
 asserts the words the learner sees. Counts of rejected wrong answers:
-exercise 4.1: 14, exercise 4.2: 13 (plus a non-function for each).
+exercise 4.1: 14, exercise 4.2: 15 (plus a non-function for each).
 """
 
 from __future__ import annotations
@@ -242,7 +242,39 @@ def test_checker_leaves_the_global_rng_alone():
 
 
 def eval_ok(model, X, y, loss_fn, chunk_size):
+    flags = {m: m.training for m in model.modules()}
     model.eval()
+    loss_sum = correct = 0.0
+    try:
+        with torch.inference_mode():
+            for xb, yb in _pairs(X, y, chunk_size):
+                logits = model(xb)
+                loss_sum += loss_fn(logits, yb).item() * len(xb)
+                correct += accuracy(logits, yb) * len(xb)
+    finally:
+        for m, flag in flags.items():
+            m.training = flag
+    return loss_sum / len(X), correct / len(X)
+
+
+def eval_ok_concatenated(model, X, y, loss_fn, chunk_size):
+    """Also correct: chunked forward passes, the metrics computed once on all logits."""
+    from course_utils.modes import eval_mode
+
+    with eval_mode(model), torch.no_grad():
+        logits = torch.cat([model(xb) for xb in X.split(chunk_size)])
+        return loss_fn(logits, y).item(), accuracy(logits, y)
+
+
+def eval_ok_on_a_copy(model, X, y, loss_fn, chunk_size):
+    """Also correct: evaluate a copy in eval mode; the caller's model is never switched."""
+    import copy
+
+    return eval_ok(copy.deepcopy(model).eval(), X, y, loss_fn, chunk_size)
+
+
+def eval_leaves_eval(model, X, y, loss_fn, chunk_size):
+    model.eval()  # MISTAKE: never given back
     loss_sum = correct = 0.0
     with torch.inference_mode():
         for xb, yb in _pairs(X, y, chunk_size):
@@ -252,12 +284,10 @@ def eval_ok(model, X, y, loss_fn, chunk_size):
     return loss_sum / len(X), correct / len(X)
 
 
-def eval_ok_concatenated(model, X, y, loss_fn, chunk_size):
-    """Also correct: chunked forward passes, the metrics computed once on all logits."""
-    model.eval()
-    with torch.no_grad():
-        logits = torch.cat([model(xb) for xb in X.split(chunk_size)])
-        return loss_fn(logits, y).item(), accuracy(logits, y)
+def eval_forces_train_after(model, X, y, loss_fn, chunk_size):
+    result = eval_leaves_eval(model, X, y, loss_fn, chunk_size)
+    model.train()  # MISTAKE: un-freezes a model that was in eval mode
+    return result
 
 
 def eval_buggy_from_notebook(model, X, y, loss_fn, chunk_size):
@@ -354,7 +384,7 @@ def eval_first_chunk_accuracy(model, X, y, loss_fn, chunk_size):
     return loss_sum / len(X), accs[0]
 
 
-@pytest.mark.parametrize("correct", [eval_ok, eval_ok_concatenated])
+@pytest.mark.parametrize("correct", [eval_ok, eval_ok_concatenated, eval_ok_on_a_copy])
 def test_test_step_correct_passes(correct, capsys):
     result = nb04.check_exercise_2(correct)
     assert result.passed, result.message
@@ -375,6 +405,8 @@ EXERCISE_2_MISTAKES = [
     (eval_first_chunk_accuracy, "one evaluation of the whole batch"),
     (lambda model, X, y, loss_fn, chunk_size: 0.5, "expected a pair"),
     (lambda model, X, y, loss_fn, chunk_size: (0.5, 0.9), "the model was never called"),
+    (eval_leaves_eval, "a model in train mode (as the previous training epoch left it) came back"),
+    (eval_forces_train_after, "a model kept in eval mode on purpose (frozen) came back"),
 ]
 
 

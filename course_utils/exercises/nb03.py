@@ -1,16 +1,19 @@
 """Checkers for notebook 03: ``eval()``, ``no_grad()`` and ``inference_mode()``.
 
 * :func:`check_exercise_1` -- a reusable ``validate(model, X, y, loss_fn)`` that
-  leaves no trace: eval mode without tracking, every submodule's mode given
-  back (mixed and nested models, and when the forward pass raises), the grad
-  switch as the caller had it.
+  leaves no trace: eval mode (for every layer, a custom one that reads
+  ``self.training`` included) without tracking, every submodule's mode given
+  back (mixed and nested models, and when the forward pass raises, whose error
+  must reach the caller), the grad switch as the caller had it.
 * :func:`check_exercise_2` -- ``which_context(out_a, out_b)``: tell the mode
   and the grad context from two forward passes of a model *without dropout*
   (BatchNorm only) on two batches that share their first example.
 * :func:`check_exercise_3` -- ``extract_features(backbone, X)``, the fixed
   version of a buggy feature extractor: features a new head can be trained on,
-  from a backbone in eval mode, computed without tracking, with the backbone's
-  modes (frozen, mixed, or after an error) left as they were.
+  from a backbone in eval mode (its custom layer too), computed without
+  tracking, with the backbone's modes (frozen, mixed down to a layer inside a
+  block, or after an error, which must reach the caller) and the grad switch
+  left as they were.
 
 Every checker builds its own small models and data inside
 ``torch.random.fork_rng``, so calling it does not move the notebook's random
@@ -60,12 +63,53 @@ def _nested_model(n_in: int, n_out: int) -> nn.Sequential:
     )
 
 
-def _call_ignoring_errors(fn: Callable[[], object]) -> None:
-    """Run ``fn`` and swallow what it raises: the check looks at the state afterwards."""
+class _ModeAware(nn.Module):
+    """A custom layer, neither Dropout nor BatchNorm, that reads ``self.training``.
+
+    In train mode it halves its input (as a team's own noise or scaling layer
+    might); in eval mode it passes it on. It records the mode of every call.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[bool] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.seen.append(self.training)
+        return x * 0.5 if self.training else x
+
+
+def _call_ignoring_errors(fn: Callable[[], object]) -> bool:
+    """Run ``fn`` and swallow what it raises: the check looks at the state afterwards.
+
+    Returns True if ``fn`` raised (the error reached the checker), False if it returned.
+    """
     try:
         fn()
     except Exception:  # noqa: BLE001 - the error is expected; the state after it is checked
-        pass
+        return True
+    return False
+
+
+def _swallowed(what: str) -> str:
+    return (
+        "when the forward pass raised an error (an input with 3 features instead of 2), your "
+        f"function returned {what} instead of letting the error reach the caller: a wrong "
+        "input would go unnoticed. Give the modes back, but let the error through"
+    )
+
+
+def _custom_layer_message(seen: list[bool]) -> str | None:
+    if not seen:
+        return "the custom layer at the end of the model was never called"
+    if any(seen):
+        return (
+            "the model ends in a custom layer of its own (neither Dropout nor BatchNorm) that "
+            "reads self.training, and it ran in train mode: your function switched only some "
+            "layer types to eval mode. Every layer may depend on the mode, so all of them must "
+            "be switched"
+        )
+    return None
 
 
 # ---------------------------------------------------------------------------
@@ -118,8 +162,12 @@ def check_exercise_1(validate: Callable) -> CheckResult:
         with torch.no_grad():  # give BatchNorm running stats that are not the defaults
             for _ in range(5):
                 model(data.X_train)
-            # shift the output so that the model calls about half of X class 1
-            model[-1].bias -= copy.deepcopy(model).eval()(X).median()
+            # shift the output so that the model calls about half of X class 1; the shift is
+            # the mean of the two middle logits, so no logit lies at (or within float noise
+            # of) 0, where "> 0" and "sigmoid >= 0.5" would disagree from CPU to CPU
+            middle = copy.deepcopy(model).eval()(X).flatten().sort().values
+            model[-1].bias -= middle[len(middle) // 2 - 1 : len(middle) // 2 + 1].mean()
+            assert copy.deepcopy(model).eval()(X).abs().min() > 1e-3, "a logit lies at 0"
         loss_fn = nn.BCEWithLogitsLoss()
         expected = _reference_validate(model, X, y, loss_fn)
         seen_grad: list[bool] = []
@@ -244,6 +292,23 @@ def check_exercise_1(validate: Callable) -> CheckResult:
                     "the code that gives the modes back did not run"
                 )
 
+        def custom_layer_switched():
+            custom = _ModeAware()
+            net = nn.Sequential(copy.deepcopy(model), custom).train()
+            validate(net, X, y, loss_fn)
+            return _custom_layer_message(custom.seen)
+
+        def error_reaches_caller():
+            model.train()
+            bad_X = torch.randn(len(X), 3)
+            try:
+                result = validate(model, bad_X, y, loss_fn)
+            except Exception:  # noqa: BLE001 - any error of the forward pass may come through
+                return None
+            finally:
+                model.train()
+            return _swallowed(_describe(result))
+
         def grad_on_stays_on():
             torch.set_grad_enabled(True)
             validate(model.train(), X, y, loss_fn)
@@ -274,7 +339,9 @@ def check_exercise_1(validate: Callable) -> CheckResult:
             ("train mode restored", train_comes_back),
             ("eval mode kept", eval_stays),
             ("mixed modes in a nested model restored", mixed_nested_comes_back),
+            ("a custom mode-dependent layer switched too", custom_layer_switched),
             ("modes restored when the forward pass raises", restored_after_error),
+            ("the forward pass's error reaches the caller", error_reaches_caller),
             ("grad switch left on", grad_on_stays_on),
             ("grad switch left off inside the caller's no_grad()", grad_off_stays_off),
         ]
@@ -396,20 +463,32 @@ def check_exercise_2(which_context: Callable) -> CheckResult:
 
 
 def _backbone() -> nn.Sequential:
+    """Two blocks; the second ends in a custom layer that reads ``self.training``."""
     return nn.Sequential(
         nn.Sequential(nn.Linear(2, 16), nn.BatchNorm1d(16), nn.ReLU()),
-        nn.Sequential(nn.Linear(16, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Dropout(0.5)),
+        nn.Sequential(nn.Linear(16, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Dropout(0.5), _ModeAware()),
     )
+
+
+def _half_frozen(backbone: nn.Sequential) -> list[bool]:
+    """First block frozen, and the BatchNorm INSIDE the fine-tuned second block frozen too."""
+    backbone.train()
+    backbone[0].eval()
+    backbone[1][1].eval()
+    return _modes(backbone)
 
 
 def check_exercise_3(extract_features: Callable) -> CheckResult:
     """Check ``extract_features(backbone, X) -> features``.
 
-    The features must come from the backbone in eval mode, be computed without
+    The features must come from the backbone in eval mode (every layer,
+    including a custom one that reads ``self.training``), be computed without
     gradient tracking, be ordinary tensors (not inference tensors) so a new
     head can be trained on them, and leave the backbone's modes (train, frozen
-    in eval, mixed, and after a forward pass that raises) and its BatchNorm
-    statistics as they were.
+    in eval, mixed down to a layer inside a block, and after a forward pass
+    that raises, whose error must reach the caller), its BatchNorm statistics
+    and the grad switch (on, or off inside the caller's ``no_grad()``) as they
+    were.
     """
     if not callable(extract_features):
         return run_checks(
@@ -472,6 +551,38 @@ def check_exercise_3(extract_features: Callable) -> CheckResult:
                     "the memory the pass used"
                 )
 
+        def custom_layer_eval():
+            custom = backbone[1][-1]
+            custom.seen.clear()
+            features()
+            if custom.seen and any(custom.seen):
+                return (
+                    "the backbone's last block ends in a custom layer (neither Dropout nor "
+                    "BatchNorm) that reads self.training, and it ran in train mode: your function "
+                    "switched only some layer types to eval mode. Every layer may depend on the "
+                    "mode, so all of them must be switched"
+                )
+
+        def grad_on_stays_on():
+            torch.set_grad_enabled(True)
+            features()
+            if not torch.is_grad_enabled():
+                return (
+                    "gradient tracking was on before your function and is off after it: the head "
+                    "you train next on these features would get no gradient (its loss.backward() "
+                    "fails with 'element 0 of tensors does not require grad')"
+                )
+
+        def grad_off_stays_off():
+            with torch.no_grad():
+                features()
+                still_off = not torch.is_grad_enabled()
+            if not still_off:
+                return (
+                    "called inside a caller's no_grad() block, your function switched gradient "
+                    "tracking back ON for the rest of the caller's block"
+                )
+
         def head_trains():
             out = features()
             head = nn.Linear(out.shape[1], 1)
@@ -518,23 +629,22 @@ def check_exercise_3(extract_features: Callable) -> CheckResult:
                 )
 
         def mixed_restored():
-            backbone.train()
-            backbone[0].eval()  # the first block frozen, the second fine-tuned
-            before = _modes(backbone)
+            before = _half_frozen(backbone)
             extract_features(backbone, X)
             after = _modes(backbone)
             if after != before:
                 return (
-                    f"a backbone with MIXED modes ({_mode_names(before)}: first block frozen) "
-                    f"came back with {_mode_names(after)}: some submodule did not get its own mode back"
+                    f"a backbone with MIXED modes ({_mode_names(before)}: the first block frozen, "
+                    "and the BatchNorm inside the fine-tuned second block frozen too) came back "
+                    f"with {_mode_names(after)}: some submodule did not get its own mode back"
                 )
 
+        raised: list[bool] = []
+
         def restored_after_error():
-            backbone.train()
-            backbone[0].eval()  # the first block frozen, the second fine-tuned
-            before = _modes(backbone)
+            before = _half_frozen(backbone)
             bad_X = torch.randn(len(X), 3)  # wrong number of features: the forward pass raises
-            _call_ignoring_errors(lambda: extract_features(backbone, bad_X))
+            raised.append(_call_ignoring_errors(lambda: extract_features(backbone, bad_X)))
             after = _modes(backbone)
             if after != before:
                 return (
@@ -543,19 +653,27 @@ def check_exercise_3(extract_features: Callable) -> CheckResult:
                     f"{_mode_names(before)}: the code that gives the modes back did not run"
                 )
 
+        def error_reaches_caller():
+            if not raised[-1]:
+                return _swallowed("normally")
+
         checks: list[Check] = [
             ("returns a feature tensor", is_tensor),
             ("not an inference tensor", ordinary_tensor),
             ("no graph attached", no_graph),
             ("no tracking during the forward pass", no_tracking),
+            ("grad switch left on", grad_on_stays_on),
+            ("grad switch left off inside the caller's no_grad()", grad_off_stays_off),
             ("a head can be trained on them", head_trains),
             ("same features twice", deterministic),
+            ("a custom mode-dependent layer in eval mode", custom_layer_eval),
             ("BatchNorm running statistics unchanged", bn_untouched),
             ("eval-mode values", right_values),
             ("a backbone in train mode comes back in train mode", train_restored),
             ("a frozen backbone stays in eval mode", frozen_stays_eval),
             ("mixed modes restored", mixed_restored),
             ("modes restored when the forward pass raises", restored_after_error),
+            ("the forward pass's error reaches the caller", error_reaches_caller),
         ]
         return run_checks(
             "3.3",

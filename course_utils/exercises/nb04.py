@@ -9,7 +9,8 @@
 * :func:`check_exercise_2`: ``test_step_in_chunks(model, X, y, loss_fn, chunk_size)
   -> (loss, accuracy)``, the fixed version of a buggy chunked evaluation: eval
   mode, no tracking, size-weighted means, the same numbers as one full-batch
-  evaluation, gradient tracking left as the caller had it.
+  evaluation, gradient tracking and every module's mode left as the caller had
+  them.
 
 Each checker builds its own small hidden models and data and compares the
 learner's function with a reference implementation on identical copies; hooks
@@ -60,7 +61,11 @@ def _names(names: list[str]) -> str:
 
 class _Spy:
     """Hooks on a model that record, for every forward pass of the learner's code,
-    the batch size, the grad switch and which submodules were NOT in train mode."""
+    the batch size, the grad switch and which submodules were NOT in train mode.
+
+    Every hook is a closure over this spy (never a bound method of it), so a
+    ``copy.deepcopy`` of the model made by the learner's code still reports here.
+    """
 
     def __init__(self, model: nn.Module) -> None:
         self.sizes: list[int] = []
@@ -69,7 +74,7 @@ class _Spy:
         self.train_layers: list[str] = []
         for name, module in model.named_modules():
             module.register_forward_pre_hook(self._layer_hook(name or "(model)"))
-        model.register_forward_pre_hook(self._model_hook)
+        model.register_forward_pre_hook(self._model_hook())
 
     def _layer_hook(self, name: str):
         def hook(module: nn.Module, _inputs) -> None:
@@ -79,9 +84,14 @@ class _Spy:
 
         return hook
 
-    def _model_hook(self, _module: nn.Module, inputs) -> None:
-        self.sizes.append(int(inputs[0].shape[0]))
-        self.grad_on.append(torch.is_grad_enabled())
+    def _model_hook(self):
+        sizes, grad_on = self.sizes, self.grad_on
+
+        def hook(_module: nn.Module, inputs) -> None:
+            sizes.append(int(inputs[0].shape[0]))
+            grad_on.append(torch.is_grad_enabled())
+
+        return hook
 
 
 def _chunk_report(sizes: list[int], n: int, chunk_size: int) -> str | None:
@@ -346,7 +356,8 @@ def check_exercise_2(test_step_in_chunks: Callable) -> CheckResult:
     Every forward pass in eval mode, without gradient tracking, on chunks of at
     most ``chunk_size`` examples; loss and accuracy averaged by chunk size, so
     they equal one full-batch evaluation; two Python floats; the grad switch
-    afterwards as the caller had it (on, or off inside the caller's no_grad()).
+    afterwards as the caller had it (on, or off inside the caller's no_grad());
+    every module back in the mode it had (train, eval, or mixed).
     """
     fn = test_step_in_chunks
     with sandbox(_SEED):
@@ -441,6 +452,30 @@ def check_exercise_2(test_step_in_chunks: Callable) -> CheckResult:
                 )
             return None
 
+        def modes_restored() -> object:
+            def frozen_bn(model: nn.Module) -> None:
+                model.train()
+                model.body[1].eval()
+
+            setups = (
+                (lambda m: m.train(), "a model in train mode (as the previous training epoch left it)"),
+                (lambda m: m.eval(), "a model kept in eval mode on purpose (frozen)"),
+                (frozen_bn, "a model with its BatchNorm frozen in eval mode and the rest in train mode"),
+            )
+            for set_modes, what in setups:
+                model, X, y, loss_fn = _case2(1, 20)
+                set_modes(model)
+                before = _modes_of(model)
+                fn(model, X, y, loss_fn, 8)
+                after = _modes_of(model)
+                if after != before:
+                    return (
+                        f"{what} came back with {sum(after)} of {len(after)} modules in train mode, "
+                        f"not {sum(before)}: an evaluation step between epochs must give every "
+                        "module back the mode it had, whatever happens to it during the call"
+                    )
+            return None
+
         return run_checks(
             "4.2",
             [
@@ -454,6 +489,7 @@ def check_exercise_2(test_step_in_chunks: Callable) -> CheckResult:
                 ("chunks of one, and one chunk for the whole batch", edge_chunk_sizes),
                 ("gradient tracking is back on afterwards", grad_on_stays_on),
                 ("it stays off inside a caller's no_grad()", grad_off_stays_off),
+                ("every module gets its mode back", modes_restored),
             ],
             hint=(
                 "the buggy version has three problems: two are about the settings the forward "
