@@ -447,8 +447,21 @@ def test_flip_rate_correct_passes(solution, capsys):
     assert "✅ Exercise 1.3" in capsys.readouterr().out
 
 
+def flip_rate_reference_in_given_mode(model: nn.Module, x: torch.Tensor, n_passes: int = 100) -> float:
+    """Takes the reference in whatever mode the model arrived in (no eval() first)."""
+    if len(x) == 0:
+        return 0.0
+    probe = copy.deepcopy(model)
+    with torch.no_grad():
+        reference = probe(x).argmax(dim=1)
+        probe.train()
+        flips = sum(int((probe(x).argmax(dim=1) != reference).sum()) for _ in range(n_passes))
+    return flips / (n_passes * len(x))
+
+
 FLIP_MISTAKES = [
     (flip_rate_never_trains, "did not run in train mode"),
+    (flip_rate_reference_in_given_mode, "handed to you in train mode"),
     (flip_rate_train_reference, "differ from its eval-mode labels"),
     (flip_rate_counts, "between 0 and 1"),
     (flip_rate_hard_coded, "in 0.16 +/- 0.03"),

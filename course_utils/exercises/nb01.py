@@ -406,9 +406,11 @@ def check_exercise_3(flip_rate: Callable[[nn.Module, torch.Tensor, int], float])
                 return f"a model without dropout never flips a label, but you returned {value:.4f}"
             return None
 
-        def rate(model: nn.Module, true: float, n_rows: int, n_passes: int, tol: float) -> Callable[[], object]:
+        def rate(
+            model: nn.Module, true: float, n_rows: int, n_passes: int, tol: float, handed_in: str = "eval"
+        ) -> Callable[[], object]:
             def check() -> object:
-                model.eval()  # the learner must switch to train mode themselves
+                model.train(handed_in == "train")  # the learner switches modes themselves
                 value = as_rate(flip_rate(model, ones[:n_rows], n_passes))
                 if value == 0.0:
                     return (
@@ -416,9 +418,14 @@ def check_exercise_3(flip_rate: Callable[[nn.Module, torch.Tensor, int], float])
                         "repeated passes did not run in train mode (the model was handed to you in eval mode)"
                     )
                 if abs(value - true) >= tol:
+                    given = "" if handed_in == "eval" else (
+                        " (this model was handed to you in train mode: is your reference really an "
+                        "eval-mode pass?)"
+                    )
                     return (
                         f"with {n_rows} inputs and {n_passes} passes, this model's train-mode labels differ "
-                        f"from its eval-mode labels in {true:.2f} +/- {tol} of the cases, you returned {value:.4f}"
+                        f"from its eval-mode labels in {true:.2f} +/- {tol} of the cases, you returned "
+                        f"{value:.4f}{given}"
                     )
                 return None
 
@@ -510,6 +517,8 @@ def check_exercise_3(flip_rate: Callable[[nn.Module, torch.Tensor, int], float])
                     ("50 inputs, 200 passes: rate close to 1/4", rate(flipper, 0.25, 50, 200, 0.03)),
                     ("40 inputs, 25 passes: rate close to 1/4", rate(flipper, 0.25, 40, 25, 0.05)),
                     ("another dropout rate: close to 0.16", rate(rarely, 0.16, 50, 200, 0.03)),
+                    ("a model handed over in train mode: still close to 1/4",
+                     rate(flipper, 0.25, 50, 200, 0.03, handed_in="train")),
                     ("an empty batch has flip rate 0.0", empty_batch),
                     ("no autograd graph is built", no_graph),
                     ("a model in eval mode stays in eval mode", restores(flipper.eval, "a model in eval mode")),
