@@ -99,7 +99,7 @@ def labels_per_sample(logits, threshold=0.5):  # a loop over the batch: nothing 
 
 def test_to_labels_correct_passes(capsys):
     assert nb05.check_exercise_1(to_labels).passed
-    assert "✅ Exercise 5.1 (to_labels) passed (12 checks)." in capsys.readouterr().out
+    assert "✅ Exercise 5.1 (to_labels) passed (14 checks)." in capsys.readouterr().out
 
 
 def test_to_labels_other_correct_forms_pass():
@@ -111,7 +111,14 @@ def test_to_labels_other_correct_forms_pass():
     assert nb05.check_exercise_1(via_probabilities).passed
 
 
+def labels_squeeze_after_argmax(logits, threshold=0.5):  # multi-class path squeezed: a batch of one loses its axis
+    if logits.shape[1] == 1:
+        return (torch.sigmoid(logits[:, 0]) >= threshold).long()
+    return logits.argmax(dim=1).squeeze()
+
+
 TO_LABELS_MISTAKES = [
+    (labels_squeeze_after_argmax, "a batch of one sample with 4 classes (logits of shape (1, 4)) you returned shape ()"),
     (labels_squeeze_everything, "every other axis of size 1 vanished too"),
     (labels_argmax_last_axis, "you reduced the last axis, but the classes are on axis 1"),
     (labels_flattened, "all axes were flattened into one"),
@@ -155,6 +162,19 @@ def best_threshold(probs: torch.Tensor, targets: torch.Tensor) -> tuple[float, f
         f1 = _counts_f1(p >= t, truth)
         if f1 > best[1]:
             best = (t, f1)
+    return best
+
+
+def best_threshold_ties_split(probs, targets):  # walks the sorted samples one by one: splits tied probabilities
+    p, truth = probs.reshape(-1), targets.reshape(-1) == 1
+    order = torch.sort(p, descending=True, stable=True).indices
+    best = (1.0, 0.0)
+    for k in range(1, len(p) + 1):
+        predicted = torch.zeros_like(truth)
+        predicted[order[:k]] = True
+        f1 = _counts_f1(predicted, truth)
+        if f1 > best[1]:
+            best = (p[order[k - 1]].item(), f1)
     return best
 
 
@@ -218,7 +238,7 @@ def best_threshold_no_reshape(probs, targets):  # (N, 1) against (N,) broadcasts
 
 def test_best_threshold_correct_passes(capsys):
     assert nb05.check_exercise_2(best_threshold).passed
-    assert "✅ Exercise 5.2 (best_threshold) passed (8 checks)." in capsys.readouterr().out
+    assert "✅ Exercise 5.2 (best_threshold) passed (9 checks)." in capsys.readouterr().out
 
 
 def test_best_threshold_vectorised_answer_passes():
@@ -236,6 +256,7 @@ def test_best_threshold_vectorised_answer_passes():
 
 
 BEST_THRESHOLD_MISTAKES = [
+    (best_threshold_ties_split, "2 samples have exactly that probability, and one threshold gives them all the same label"),
     (best_threshold_grid, "some threshold you did not try does better"),
     (best_threshold_fine_grid_below_one, "some threshold you did not try does better"),
     (best_threshold_strict, "strictly above your threshold"),
@@ -341,6 +362,26 @@ def evaluate_double_sigmoid(model, X, y):
     return result
 
 
+def evaluate_bce_on_probabilities(model, X, y):  # BCELoss on sigmoid(logits): wrong where sigmoid rounds to 1.0
+    logits = _eval_logits(model, X)
+    result = _values(logits, y)
+    result["loss"] = F.binary_cross_entropy(torch.sigmoid(logits), y.reshape(logits.shape).float()).item()
+    return result
+
+
+def evaluate_grad_off_when_raising(model, X, y):  # the switch comes back on the normal path only
+    modes = {m: m.training for m in model.modules()}
+    model.eval()
+    torch.set_grad_enabled(False)
+    try:
+        logits = model(X)
+        torch.set_grad_enabled(True)
+    finally:
+        for m, training in modes.items():
+            m.training = training
+    return _values(logits, y)
+
+
 def evaluate_broadcast(model, X, y):
     logits = _eval_logits(model, X)
     result = _values(logits, y)
@@ -415,7 +456,7 @@ def evaluate_switch_on_at_end(model, X, y):  # turns tracking on for a caller wh
 
 def test_evaluate_correct_passes(capsys):
     assert nb05.check_exercise_3(evaluate).passed
-    assert "✅ Exercise 5.3 (evaluate) passed (12 checks)." in capsys.readouterr().out
+    assert "✅ Exercise 5.3 (evaluate) passed (13 checks)." in capsys.readouterr().out
 
 
 def test_evaluate_on_a_copy_passes():
@@ -429,6 +470,8 @@ def test_evaluate_on_a_copy_passes():
 
 
 EVALUATE_MISTAKES = [
+    (evaluate_bce_on_probabilities, "the binary cross-entropy of the probabilities"),
+    (evaluate_grad_off_when_raising, "a model whose forward pass raises: after the forward pass raised, gradient tracking"),
     (buggy_evaluate, "the forward pass ran with gradient tracking on"),
     (evaluate_train_mode, "module(s) were in train mode"),
     (evaluate_detach, "detaching the result afterwards does not undo that"),

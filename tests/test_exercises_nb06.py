@@ -153,7 +153,55 @@ def no_grad_missing(model, points):
     return _to_labels(logits)
 
 
+def grad_forced_on(model, points):  # tracking off inside, then forced on: wrong for a caller inside no_grad
+    before = {m: m.training for m in model.modules()}
+    model.eval()
+    torch.set_grad_enabled(False)
+    try:
+        logits = model(points)
+    finally:
+        torch.set_grad_enabled(True)
+        for m, flag in before.items():
+            m.training = flag
+    return _to_labels(logits)
+
+
+def grad_left_off_when_raising(model, points):  # tracking restored on the normal path only
+    before = {m: m.training for m in model.modules()}
+    model.eval()
+    torch.set_grad_enabled(False)
+    try:
+        logits = model(points)
+        torch.set_grad_enabled(True)
+    finally:
+        for m, flag in before.items():
+            m.training = flag
+    return _to_labels(logits)
+
+
+def model_output_squeezed(model, points):  # squeeze() drops the batch axis of a single point too
+    before = {m: m.training for m in model.modules()}
+    model.eval()
+    try:
+        with torch.inference_mode():
+            logits = model(points).squeeze()
+    finally:
+        for m, flag in before.items():
+            m.training = flag
+    if logits.ndim <= 1 and logits.numel() == len(points):
+        return (torch.sigmoid(logits) >= 0.5).long().reshape(-1)
+    return logits.argmax(dim=-1)
+
+
 WRONG_1 = {
+    "grad switch forced on at the end": (grad_forced_on, "for a caller who had gradient tracking switched off"),
+    "grad switch left off only when the forward pass raises": (
+        grad_left_off_when_raising, "after the forward pass raised, gradient tracking was left off"),
+    "squeeze() on the 4-class model's output": (
+        model_output_squeezed, "one point through a 4-class model (1 point) your labels have shape ()"),
+    "argmax(dim=1).squeeze() on one point": (
+        _with(lambda z: _to_labels(z) if z.shape[1] == 1 else z.argmax(dim=1).squeeze()),
+        "with a batch of one, the batch axis has size 1 too"),
     "only Dropout switched to eval": (dropout_only_to_eval, "running statistics changed"),
     "no no_grad at all": (no_grad_missing, "gradient tracking on"),
     "forward pass in the mode it arrived in": (wrong_mode, "dropout active"),
@@ -279,6 +327,12 @@ def test_exercise_2_rejects_a_network_that_was_changed(name, says, capsys):
     assert "Hint:" in capsys.readouterr().out
 
 
+def test_exercise_2_accepts_one_element_tensors(measured, capsys):
+    answers, bn_net = measured
+    as_tensors = {key: torch.tensor(value) for key, value in answers.items()}
+    assert nb06.check_exercise_2(as_tensors, bn_net).passed, capsys.readouterr().out
+
+
 def _eval_numbers() -> dict:
     bn_net = nb06.exercise_2_model()
     circles = make_dataset("circles")
@@ -297,6 +351,7 @@ def _eval_numbers() -> dict:
         ("share in percent", "a fraction between 0 and 1"),
         ({"test_accuracy": "50%"}, "test_accuracy must be a number"),
         ({"same_every_time": "yes"}, "must be True or False"),
+        ({"test_accuracy": 1.0}, "the test points go through by themselves"),
         ({"test_accuracy": float("nan")}, "must be a number"),
         ("a key missing", "missing: test_accuracy"),
         ("an extra key", "unexpected keys: flips"),
@@ -306,7 +361,7 @@ def _eval_numbers() -> dict:
         ("another network", "not the network from exercise_2_model()"),
     ],
     ids=["not repeatable", "eval share", "eval accuracy", "made-up share", "made-up accuracy", "percent",
-         "text", "yes", "nan", "missing", "extra", "twice", "list", "no network", "other network"],
+         "text", "yes", "test points alone", "nan", "missing", "extra", "twice", "list", "no network", "other network"],
 )
 def test_exercise_2_rejects_wrong_answers(measured, change, says, capsys):
     answers, bn_net = dict(measured[0]), measured[1]

@@ -65,6 +65,8 @@ def _label_cases() -> dict[str, torch.Tensor]:
         "one_image": torch.randn(1, 1, 5, 6, generator=g) * 2,
         "one_sample": torch.tensor([[0.7]]),
         "one_row": torch.randn(3, 1, 1, 6, generator=g) * 2,
+        "one_multi": torch.tensor([[0.3, -1.2, 2.1, 0.4]]),
+        "one_row_multi": torch.randn(3, 3, 1, 6, generator=g) * 2,
         "empty": torch.zeros(0, 3, 5, 6),
     }
 
@@ -158,6 +160,11 @@ def check_exercise_1(to_labels: Callable[..., torch.Tensor]) -> CheckResult:
             ("a batch of one image, logits (1, 1, H, W)", expect("one_image", "a batch of one image")),
             ("a batch of one sample, logits (1, 1)", expect("one_sample", "a batch of one sample (1, 1)")),
             ("images one pixel high, logits (N, 1, 1, W)", expect("one_row", "images one pixel high")),
+            ("a batch of one, 4 classes, logits (1, 4)", expect("one_multi", "a batch of one sample with 4 classes")),
+            (
+                "3 classes, images one pixel high, logits (N, 3, 1, W)",
+                expect("one_row_multi", "3-class images one pixel high"),
+            ),
             ("an empty batch, logits (0, 3, H, W)", expect("empty", "an empty batch")),
             ("threshold 0.8", expect("binary_segmentation", "binary segmentation at threshold 0.8", 0.8)),
             (
@@ -209,6 +216,7 @@ def _threshold_cases() -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         "no_positives": (probs[:20], torch.zeros(20)),
         "saturated": (saturated.unsqueeze(1), saturated_targets.unsqueeze(1)),
         "one": (torch.tensor([[0.7]]), torch.tensor([1.0])),
+        "tie": (torch.tensor([1.0, 1.0, 0.5]), torch.tensor([1, 0, 0.0])),
     }
 
 
@@ -261,10 +269,17 @@ def check_exercise_2(best_threshold: Callable[[torch.Tensor, torch.Tensor], tupl
                         f"threshold {threshold:.6g}; samples exactly at the threshold are class 1 "
                         f"(probability >= threshold), which gives F1 {at_yours:.4f}"
                     )
-                return (
+                message = (
                     f"on {what} at your threshold {threshold:.6g} the labels probability >= threshold give "
                     f"F1 {at_yours:.4f}, but you reported {f1:.4f}"
                 )
+                tied = int((p == threshold).sum())
+                if tied > 1:
+                    message += (
+                        f": {tied} samples have exactly that probability, and one threshold gives them all "
+                        "the same label; you cannot count some of them as 1 and the others as 0"
+                    )
+                return message
             best = _best_f1(p, truth)
             if at_yours < best - 1e-6:
                 message = (
@@ -302,6 +317,10 @@ def check_exercise_2(best_threshold: Callable[[torch.Tensor, torch.Tensor], tupl
                     expect("saturated", "probabilities of which three are exactly 1.0"),
                 ),
                 ("a batch of one", expect("one", "a batch of one sample")),
+                (
+                    "two samples tied at 1.0, one of each class",
+                    expect("tie", "probabilities [1.0, 1.0, 0.5] with targets [1, 0, 0]"),
+                ),
             ],
             hint=(
                 "only the thresholds at which some label changes matter, and between two neighbouring "
@@ -372,6 +391,7 @@ def _reference(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, 
         "loss": F.binary_cross_entropy_with_logits(logits, targets).item(),
         "accuracy": (labels == targets).float().mean().item(),
         "double_sigmoid": F.binary_cross_entropy_with_logits(probs, targets).item(),
+        "loss_of_probabilities": F.binary_cross_entropy(probs, targets).item(),
         "broadcast": (labels.reshape(-1, 1) == targets.reshape(1, -1)).float().mean().item(),
         "logit_threshold": ((logits >= 0.5).float() == targets).float().mean().item(),
     }
@@ -426,10 +446,18 @@ def check_exercise_3(evaluate: Callable[[nn.Module, torch.Tensor, torch.Tensor],
 
         return check
 
-    def values(what: str, reshape_y: Callable[[torch.Tensor], torch.Tensor], n: int = 40) -> Callable[[], object]:
+    def values(
+        what: str, reshape_y: Callable[[torch.Tensor], torch.Tensor], n: int = 40, confident: bool = False
+    ) -> Callable[[], object]:
         def check() -> object:
             model = _net().eval()
             x, y = _evaluation_data(n)
+            if confident:  # logits centred on 0 with spread 40: many beyond 17, where float32 sigmoid is 1.0
+                with torch.no_grad():
+                    z = model(x)
+                    scale = 40.0 / z.std()
+                    model.head.weight.mul_(scale)
+                    model.head.bias.mul_(scale).sub_(z.median() * scale)
             y = reshape_y(y)
             ref = _reference(model, x, y)
             loss, accuracy = _result(evaluate(model, x, y.clone()), what)
@@ -438,6 +466,12 @@ def check_exercise_3(evaluate: Callable[[nn.Module, torch.Tensor, torch.Tensor],
                     return (
                         f"on {what} your loss is {loss:.4f}: BCEWithLogitsLoss was given probabilities, so the "
                         f"sigmoid was applied twice; the loss of these logits is {ref['loss']:.4f}"
+                    )
+                if abs(loss - ref["loss_of_probabilities"]) < 1e-4 * max(1.0, abs(loss)):
+                    return (
+                        f"on {what} your loss is {loss:.4f}, the binary cross-entropy of the probabilities: "
+                        "where a logit is beyond about 17, sigmoid rounds to exactly 1.0 in float32, the log of "
+                        f"0 is clamped, and the loss is wrong; computed from the logits it is {ref['loss']:.4f}"
                     )
                 return f"on {what} your loss is {loss:.4f}, expected {ref['loss']:.4f}"
             if abs(accuracy - ref["accuracy"]) > 1e-6:
@@ -471,6 +505,17 @@ def check_exercise_3(evaluate: Callable[[nn.Module, torch.Tensor, torch.Tensor],
                     raise
                 if "on purpose" not in str(exc):
                     return f"{what}: the forward pass raised, and your function replaced its error with: {exc}"
+                if not torch.is_grad_enabled():
+                    torch.set_grad_enabled(True)  # give the notebook its switch back
+                    evaluate(_net(), x, y)  # does the normal path leave it off too?
+                    if not torch.is_grad_enabled():
+                        torch.set_grad_enabled(True)
+                        return "after your function, gradient tracking was off for a caller who had it on"
+                    return (
+                        f"{what}: after the forward pass raised, gradient tracking was left off for a caller "
+                        "who had it on (after a normal return it is back on); it must come back on the "
+                        "error path too"
+                    )
             else:
                 if fail:
                     return f"{what}: the forward pass raised, but your function hid the error instead of passing it on"
@@ -508,6 +553,10 @@ def check_exercise_3(evaluate: Callable[[nn.Module, torch.Tensor, torch.Tensor],
                 ("targets (N,) float", values("targets of shape (N,)", lambda y: y.reshape(-1))),
                 ("targets (N,) long", values("long targets of shape (N,)", lambda y: y.reshape(-1).long())),
                 ("a batch of one", values("a batch of one sample", lambda y: y.reshape(-1), n=1)),
+                (
+                    "a confident model: logits beyond 17",
+                    values("a confident model (logits beyond 17)", lambda y: y, confident=True),
+                ),
                 ("a model in eval mode stays in eval mode", restored("a model in eval mode", lambda m: m.eval())),
                 ("a model in train mode is back in train mode", restored("a model in train mode", lambda m: m.train())),
                 ("mixed modes (a frozen BatchNorm) are restored", restored("a model with a frozen BatchNorm", mixed)),

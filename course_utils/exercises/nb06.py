@@ -91,8 +91,12 @@ def _as_labels(out: object, n: int, what: str) -> torch.Tensor:
         raise AssertionError(f"on {what} your function returned {type(out).__name__}, expected a torch tensor "
                              "of class labels")
     if tuple(out.shape) != (n,):
-        raise AssertionError(f"on {what} ({n} point{'s' * (n != 1)}) your labels have shape {tuple(out.shape)}; "
-                             f"expected one label per point, shape ({n},)")
+        message = (f"on {what} ({n} point{'s' * (n != 1)}) your labels have shape {tuple(out.shape)}; "
+                   f"expected one label per point, shape ({n},)")
+        if n == 1:
+            message += (": with a batch of one, the batch axis has size 1 too; an operation that drops "
+                        "every axis of size 1 drops it as well")
+        raise AssertionError(message)
     if out.dtype != torch.int64:
         raise AssertionError(f"on {what} your labels have dtype {out.dtype}; class labels are integers "
                              "(torch.int64), like the targets")
@@ -226,6 +230,15 @@ def check_exercise_1(grid_labels: Callable[[nn.Module, torch.Tensor], torch.Tens
         if modes(model) != before:
             return ("when the model's forward pass raised an error, your function left the modes "
                     f"changed ({_changed(model, before)}); they must come back even when it fails")
+        if not torch.is_grad_enabled():
+            torch.set_grad_enabled(True)  # give the notebook its switch back
+            grid_labels(binary(), _points(10))  # does the normal path leave it off too?
+            if not torch.is_grad_enabled():
+                torch.set_grad_enabled(True)
+                return ("after your function returned, gradient tracking was still switched off for "
+                        "the rest of the notebook")
+            return ("after the forward pass raised, gradient tracking was left off for a caller who had "
+                    "it on (after a normal return it is back on); it must come back on the error path too")
         return None
 
     def no_graph() -> Any:
@@ -240,8 +253,14 @@ def check_exercise_1(grid_labels: Callable[[nn.Module, torch.Tensor], torch.Tens
             return ("the forward pass ran with gradient tracking on, so autograd recorded a graph "
                     "(detaching the result afterwards does not undo that)")
         if not torch.is_grad_enabled():
+            torch.set_grad_enabled(True)  # give the notebook its switch back
             return ("after your function returned, gradient tracking was still switched off for "
                     "the rest of the notebook")
+        with torch.no_grad():
+            grid_labels(model, _points(10))
+            if torch.is_grad_enabled():
+                return ("for a caller who had gradient tracking switched off, your "
+                        "function switched it on; it must come back as it was, off here")
         return None
 
     def batch_of_one() -> Any:
@@ -278,6 +297,8 @@ def check_exercise_1(grid_labels: Callable[[nn.Module, torch.Tensor], torch.Tens
                 ("modes restored when the forward pass raises", restores_when_forward_raises),
                 ("eval mode, no graph, grad switch as before", no_graph),
                 ("a batch of one point", batch_of_one),
+                ("one point through a 4-class model",
+                 agrees(multi_fixed, _points(1), "one point through a 4-class model")),
                 ("an empty set of points", empty),
             ],
             hint=("a boundary is the model's answer, so the forward pass must run in the mode a trained "
@@ -324,7 +345,13 @@ def _truth_2() -> dict[str, Any]:
     data = _circles()
     runs = [compute_decision_boundary(model, data.X_test, data.y_test, mode="train") for _ in range(2)]
     evals = compute_decision_boundary(model, data.X_test, data.y_test)
+    with torch.no_grad():  # train mode on the test points alone: BatchNorm uses the test batch's statistics
+        model.train()
+        alone = model(torch.as_tensor(data.X_test, dtype=torch.float32))
+        model.eval()
+    targets = torch.as_tensor(data.y_test).reshape(-1).long()
     return {
+        "alone_accuracy": float(((alone[:, 0] >= 0).long() == targets).float().mean()),
         "same_every_time": bool(np.array_equal(runs[0].labels, runs[1].labels)),
         "grid_share_class_1": float(runs[0].labels.mean()),
         "test_accuracy": float(runs[0].accuracy),
@@ -335,6 +362,15 @@ def _truth_2() -> dict[str, Any]:
 
 def _is_number(value: object) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
+
+
+def _plain(value: object) -> object:
+    """A one-element tensor or NumPy value as the Python value it holds (``tensor(True)`` -> ``True``)."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        return value.item()
+    if isinstance(value, np.ndarray | np.generic) and value.size == 1:
+        return value.item()
+    return value
 
 
 def check_exercise_2(answers: dict[str, Any], model: nn.Module | None = None) -> CheckResult:
@@ -355,7 +391,7 @@ def check_exercise_2(answers: dict[str, Any], model: nn.Module | None = None) ->
         extra = sorted(set(keys) - set(ANSWER_KEYS_2))
         if extra:
             return f"unexpected keys: {', '.join(extra)}; the keys are {', '.join(ANSWER_KEYS_2)}"
-        box["answers"] = {str(k).strip().lower(): v for k, v in answers.items()}
+        box["answers"] = {str(k).strip().lower(): _plain(v) for k, v in answers.items()}
         return None
 
     def value_types() -> Any:
@@ -407,10 +443,17 @@ def check_exercise_2(answers: dict[str, Any], model: nn.Module | None = None) ->
             truth, given = box["truth"], float(box["answers"][key])
             if abs(given - truth[key]) <= _TOLERANCE_2:
                 return None
+            reasons = []
             if abs(given - truth[eval_key]) <= _TOLERANCE_2:
-                return (f"{key} = {given:.3f} is what the network gives when BatchNorm uses its running "
-                        "statistics (eval mode), or on the training data's statistics; the question is about "
-                        "train mode on the helper's grid")
+                reasons.append("what the network gives when BatchNorm uses its running statistics (eval mode), "
+                               "or on the training data's statistics")
+            if key == "test_accuracy" and abs(given - truth["alone_accuracy"]) <= _TOLERANCE_2:
+                reasons.append("what train mode gives when the test points go through by themselves: BatchNorm "
+                               "then normalises with the test batch's own statistics")
+            if reasons:
+                return (f"{key} = {given:.3f} is " + "; it is also ".join(reasons) + ". The question is about "
+                        "train mode on the helper's grid, which sends the grid and the points together as one "
+                        "batch, so BatchNorm sees the grid's statistics")
             return f"{key} = {given:.3f} is not {what} that the train-mode computation gives"
         return check
 
