@@ -231,6 +231,12 @@ def _kernel_env(sandbox: Path) -> dict[str, str]:
         "TEMP": str(tmp),
         "TMP": str(tmp),
         "MPLCONFIGDIR": str(home / ".matplotlib"),
+        # Caches that torch may create on first use, kept inside the sandbox (torch builds
+        # its inductor cache path from the temp dir it saw first, not always TMPDIR).
+        "TORCHINDUCTOR_CACHE_DIR": str(tmp / "torchinductor"),
+        "TRITON_CACHE_DIR": str(tmp / "triton"),
+        "TORCH_HOME": str(home / ".torch"),
+        "XDG_CACHE_HOME": str(home / ".cache"),
         "PYTHONPATH": os.pathsep.join(p for p in paths if p),
         "PYTHONDONTWRITEBYTECODE": "1",  # no .pyc writes into site-packages
         "PYTHONHASHSEED": "0",
