@@ -483,10 +483,13 @@ class BatchNormPanel(CourseWidget):
         self._mean_line.set_data(steps, means)
         self._std_line.set_data(steps, stds)
         self._set_limits("run x", ax_run.set_xlim, (0, _snap(n_batches + 1)))
-        low = min(0.0, self.loc, min(means))
-        high = max(self.loc, self.scale, max(means), max(stds))
+        # A value range fixed by the population, not by the sliders: the running mean
+        # stays within a few standard deviations of it (and starts at 0), the running
+        # std below three of them, so no slider ever has to rescale this axis.
+        low = min(0.0, self.loc - 3.0 * self.scale)
+        high = max(self.loc + 3.0 * self.scale, 3.0 * self.scale)
         span = high - low
-        self._set_limits("run y", ax_run.set_ylim, (-_snap(0.1 * span - low), _snap(high + 0.5 * span)))
+        self._set_limits("run y", ax_run.set_ylim, (-_snap(0.05 * span - low), _snap(high + 0.25 * span)))
         ax_run.set_title(f"running stats while training\n(batch size {batch_size}, momentum {momentum:.2f})")
 
         self.summary.value = (
