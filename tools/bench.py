@@ -90,7 +90,7 @@ TARGETS = {
     "notebook_seconds": 20.0,
     "notebook_peak_rss_mb": 600.0,
     "widget_p95_ms": 50.0,
-    "live_fps": 15.0,
+    "live_fps": 60.0,
     "suite_seconds": 240.0,
     "grading_30_seconds": 300.0,
 }
