@@ -5,8 +5,8 @@ What it does depends on two environment variables, so importing it anywhere
 else changes nothing:
 
 * ``COURSE_OFFLINE=1``: block every connection that is not to this machine
-  (the same blocker as ``tests/offline/sitecustomize.py``; the kernel's own
-  loopback sockets still work).
+  (``course_utils.offline``, the blocker of the test suite too; the kernel's
+  own loopback sockets still work).
 * ``COURSE_GRADING_SANDBOX=DIR``: an audit hook (:func:`sys.addaudithook`)
   raises ``PermissionError`` when the submission tries to write, create,
   delete, rename or change anything outside ``DIR`` (its throw-away folder,
@@ -22,53 +22,14 @@ container as well.
 
 from __future__ import annotations
 
-import ipaddress
 import os
-import socket
 import sys
 import threading
 
 if os.environ.get("COURSE_OFFLINE") == "1":
-    _real_connect = socket.socket.connect
-    _real_connect_ex = socket.socket.connect_ex
-    _real_getaddrinfo = socket.getaddrinfo
+    from course_utils.offline import block_network
 
-    def _is_local(address: object) -> bool:
-        if isinstance(address, str | bytes):  # AF_UNIX path
-            return True
-        host = address[0] if isinstance(address, tuple) else address
-        if host in ("localhost", "", None):
-            return True
-        try:
-            return ipaddress.ip_address(host).is_loopback
-        except ValueError:
-            return False
-
-    class NetworkBlockedError(ConnectionRefusedError):
-        """Raised for a connection to anything but this machine while grading."""
-
-    def _guard(address: object) -> None:
-        if not _is_local(address):
-            raise NetworkBlockedError(
-                f"network access to {address!r} is blocked while grading: "
-                "the course runs offline (nothing may be downloaded)"
-            )
-
-    def connect(self, address):  # type: ignore[no-untyped-def]
-        _guard(address)
-        return _real_connect(self, address)
-
-    def connect_ex(self, address):  # type: ignore[no-untyped-def]
-        _guard(address)
-        return _real_connect_ex(self, address)
-
-    def getaddrinfo(host, *args, **kwargs):  # type: ignore[no-untyped-def]
-        _guard((host, 0) if not isinstance(host, bytes) else (host.decode(), 0))
-        return _real_getaddrinfo(host, *args, **kwargs)
-
-    socket.socket.connect = connect  # type: ignore[method-assign]
-    socket.socket.connect_ex = connect_ex  # type: ignore[method-assign]
-    socket.getaddrinfo = getaddrinfo
+    block_network("while grading")
 
 
 _SANDBOX = os.environ.get("COURSE_GRADING_SANDBOX")
