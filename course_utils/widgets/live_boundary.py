@@ -243,9 +243,16 @@ class LiveBoundaryTrainer(CourseWidget):
     # Model, data and optimizer
     # ------------------------------------------------------------------
 
+    def _data_settings(self) -> dict[str, Any]:
+        """``make_dataset``'s arguments for the chosen data set (a subclass may change them)."""
+        return {"n_samples": N_SAMPLES, "seed": self.seed, **DATA_SETTINGS[self.dataset.value]}
+
+    def _data_key(self) -> Any:
+        """What the loaded data depends on: a change means reloading it."""
+        return self.dataset.value
+
     def _load_data(self) -> None:
-        name = self.dataset.value
-        self.data: Split = make_dataset(name, n_samples=N_SAMPLES, seed=self.seed, **DATA_SETTINGS[name])
+        self.data: Split = make_dataset(self.dataset.value, **self._data_settings())
         X = self.data.X_train
         margin = 0.3
         lows, highs = X.min(0).values - margin, X.max(0).values + margin
@@ -258,7 +265,7 @@ class LiveBoundaryTrainer(CourseWidget):
         self._colors = class_colors(self.data.n_classes)
         binary = self.data.n_classes == 2
         self.loss_fn: nn.Module = nn.BCEWithLogitsLoss() if binary else nn.CrossEntropyLoss()
-        self._loaded = name
+        self._loaded = self._data_key()
 
     def _build_model(self) -> None:
         out = 1 if self.data.n_classes == 2 else self.data.n_classes
@@ -274,7 +281,7 @@ class LiveBoundaryTrainer(CourseWidget):
 
     def reset(self) -> None:
         """Fresh model (same seed) for the current settings; reload the data if the set changed."""
-        if getattr(self, "_loaded", None) != self.dataset.value:
+        if getattr(self, "_loaded", None) != self._data_key():
             self._load_data()
             self._draw_data()
         self._build_model()

@@ -26,13 +26,11 @@ from typing import Any
 import ipywidgets as widgets
 import numpy as np
 import torch
-from torch import nn
 
-from ..data import Split, make_dataset
 from ..models import make_mlp
 from ..plotting import confidence_rgb, predict_grid
 from ._base import check_range
-from .live_boundary import DATA_SETTINGS, N_SAMPLES, ClassPoints, LiveBoundaryTrainer, _paler
+from .live_boundary import DATA_SETTINGS, ClassPoints, LiveBoundaryTrainer, _paler
 
 __all__ = ["PlaygroundTrainer", "BATCH_SIZES"]
 
@@ -156,34 +154,18 @@ class PlaygroundTrainer(LiveBoundaryTrainer):
     # Data, model, training
     # ------------------------------------------------------------------
 
-    def _load_data(self) -> None:
-        name = self.dataset.value
-        settings = {k: v for k, v in DATA_SETTINGS[name].items() if k != "noise"}
-        self.data: Split = make_dataset(
-            name, n_samples=N_SAMPLES, noise=float(self.noise.value),
-            test_size=float(self.test_share.value), seed=self.seed, **settings,
-        )
-        super_data = self.data
-        X = super_data.X_train
-        margin = 0.3
-        lows, highs = X.min(0).values - margin, X.max(0).values + margin
-        self._extent = (lows[0].item(), highs[0].item(), lows[1].item(), highs[1].item())
-        r = self.grid_resolution
-        gx = torch.linspace(self._extent[0], self._extent[1], r)
-        gy = torch.linspace(self._extent[2], self._extent[3], r)
-        yy, xx = torch.meshgrid(gy, gx, indexing="ij")
-        self._grid = torch.stack([xx.reshape(-1), yy.reshape(-1)], dim=1)
-        from ..plotting import class_colors
+    def _data_settings(self) -> dict[str, Any]:
+        return {
+            **super()._data_settings(),
+            "noise": float(self.noise.value),
+            "test_size": float(self.test_share.value),
+        }
 
-        self._colors = class_colors(self.data.n_classes)
-        self.loss_fn: nn.Module = nn.BCEWithLogitsLoss() if self.data.n_classes == 2 else nn.CrossEntropyLoss()
-        self._loaded = (name, self.noise.value, self.test_share.value)
+    def _data_key(self) -> Any:
+        return (self.dataset.value, self.noise.value, self.test_share.value)
 
     def reset(self) -> None:
         """Fresh model (same seed) for the current settings, reloading the data if it changed."""
-        if getattr(self, "_loaded", None) != (self.dataset.value, self.noise.value, self.test_share.value):
-            self._load_data()
-            self._draw_data()
         self.epoch = 0
         self._epoch_order = []
         super().reset()
