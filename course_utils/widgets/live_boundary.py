@@ -308,6 +308,21 @@ class LiveBoundaryTrainer(CourseWidget):
     # One frame
     # ------------------------------------------------------------------
 
+    def _next_batch(self) -> torch.Tensor | slice:
+        """The training samples of the next optimizer step: here all of them (full batch)."""
+        return slice(None)
+
+    def _grid_prediction(self, grid_logits: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        """``(labels, probabilities)`` on the ``R x R`` grid from the grid's logits."""
+        if self.data.n_classes == 2:
+            probs = torch.sigmoid(grid_logits[:, 0])
+            labels = (probs >= 0.5).long()
+        else:
+            probs = torch.softmax(grid_logits, dim=1)
+            labels = grid_logits.argmax(dim=1)
+        r = self.grid_resolution
+        return labels.reshape(r, r).numpy(), probs.reshape(r, r, *probs.shape[1:]).numpy()
+
     def _train_steps(self, n: int) -> None:
         X, y = self.data.X_train, self.data.y_train
         model = self.model
@@ -315,7 +330,8 @@ class LiveBoundaryTrainer(CourseWidget):
             torch.set_rng_state(self._rng_state)
             model.train()
             for _ in range(n):
-                loss = self.loss_fn(model(X), y)
+                index = self._next_batch()
+                loss = self.loss_fn(model(X[index]), y[index])
                 self.optimizer.zero_grad()
                 loss.backward()
                 self.optimizer.step()
@@ -335,16 +351,7 @@ class LiveBoundaryTrainer(CourseWidget):
         except ValueError:  # NaN/inf logits: the training diverged
             self.diverged = True
             return
-        binary = self.data.n_classes == 2
-        if binary:
-            probs = torch.sigmoid(grid_logits[:, 0])
-            labels = (probs >= 0.5).long()
-        else:
-            probs = torch.softmax(grid_logits, dim=1)
-            labels = grid_logits.argmax(dim=1)
-        r = self.grid_resolution
-        self.grid_labels = labels.reshape(r, r).numpy()
-        self.grid_probabilities = probs.reshape(r, r, *probs.shape[1:]).numpy()
+        self.grid_labels, self.grid_probabilities = self._grid_prediction(grid_logits)
         train_mode = model.training
         model.eval()
         with torch.inference_mode():

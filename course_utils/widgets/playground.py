@@ -211,26 +211,6 @@ class PlaygroundTrainer(LiveBoundaryTrainer):
             self.epoch += 1
         return self._epoch_order.pop(0)
 
-    def _train_steps(self, n: int) -> None:
-        X, y = self.data.X_train, self.data.y_train
-        model = self.model
-        with torch.random.fork_rng(devices=[]):
-            torch.set_rng_state(self._rng_state)
-            model.train()
-            for _ in range(n):
-                index = self._next_batch()
-                loss = self.loss_fn(model(X[index]), y[index])
-                self.optimizer.zero_grad()
-                loss.backward()
-                self.optimizer.step()
-                self.step_count += 1
-                value = loss.item()
-                self.train_history.append(value)
-                if not np.isfinite(value):
-                    self.diverged = True
-                    break
-            self._rng_state = torch.get_rng_state()
-
     def _measure(self) -> None:
         super()._measure()
         if self.diverged:
@@ -239,16 +219,7 @@ class PlaygroundTrainer(LiveBoundaryTrainer):
             torch.set_rng_state(self._rng_state)  # the train-mode picture's dropout masks
             logits = predict_grid(self.model, self._grid, mode="train")
             self._rng_state = torch.get_rng_state()
-        binary = self.data.n_classes == 2
-        if binary:
-            probs = torch.sigmoid(logits[:, 0])
-            labels = (probs >= 0.5).long()
-        else:
-            probs = torch.softmax(logits, dim=1)
-            labels = logits.argmax(dim=1)
-        r = self.grid_resolution
-        self.train_grid_labels = labels.reshape(r, r).numpy()
-        self.train_grid_probabilities = probs.reshape(r, r, *probs.shape[1:]).numpy()
+        self.train_grid_labels, self.train_grid_probabilities = self._grid_prediction(logits)
         self.mode_disagreement = float((self.train_grid_labels != self.grid_labels).mean())
 
     def _render(self, status: str | None = None, redraw: bool = True) -> None:
