@@ -415,7 +415,7 @@ class LiveBoundaryTrainer(CourseWidget):
             f"<b>step {self.step_count}</b> (frame {self.frame_count}) · "
             f"train loss {_fmt(self._last_train_loss())} · test loss {self.test_loss:.4f} · "
             f"train acc {self.train_acc:.1%} · test acc {self.test_acc:.1%}<br>"
-            f"{settings}, lr {self.lr.value:.4f} · <i>{status}</i>"
+            f"{settings}, lr {self.lr.value:.4f} · <i>{status}</i>{self._summary_extra()}"
         )
         self.state = {
             "dataset": self.dataset.value,
@@ -433,6 +433,11 @@ class LiveBoundaryTrainer(CourseWidget):
         }
         if redraw:
             self.refresh()
+
+    def _summary_extra(self) -> str:
+        """More summary text (HTML) for a subclass; the summary is set once per render,
+        so a browser never shows a half-updated one."""
+        return ""
 
     def _set_loss_limits(self) -> None:
         """Apply the step axis's range; the background is re-rendered only if it changed."""

@@ -97,6 +97,7 @@ class PlaygroundTrainer(LiveBoundaryTrainer):
         )
         self._epoch_order: list[torch.Tensor] = []
         self.epoch = 0
+        self.mode_disagreement = 0.0
         super().__init__(
             dataset=dataset, hidden_width=hidden_width, depth=depth, activation=activation,
             lr=lr, dropout=dropout, steps_per_frame=steps_per_frame, seed=seed,
@@ -230,13 +231,6 @@ class PlaygroundTrainer(LiveBoundaryTrainer):
         super()._render(status=status, redraw=False)
         n_train, n_test = self.data.X_train.shape[0], self.data.X_test.shape[0]
         size = self._batch_size()
-        extra = (
-            f"<br>BatchNorm {'on' if self.batchnorm.value and self.depth.value > 0 else 'off'} · "
-            f"batch size {size} ({n_train} training points, {n_test} test) · epoch {self.epoch} · "
-            f"noise {self.noise.value:.2f} · train-mode and eval-mode boundaries disagree on "
-            f"<b>{self.mode_disagreement:.0%}</b> of the picture"
-        )
-        self.summary.value += extra
         self.state.update(
             batchnorm=bool(self.batchnorm.value), batch_size=size, noise=float(self.noise.value),
             test_share=float(self.test_share.value), n_train=n_train, n_test=n_test,
@@ -245,6 +239,15 @@ class PlaygroundTrainer(LiveBoundaryTrainer):
         )
         if redraw:
             self.refresh()
+
+    def _summary_extra(self) -> str:
+        n_train, n_test = self.data.X_train.shape[0], self.data.X_test.shape[0]
+        return (
+            f"<br>BatchNorm {'on' if self.batchnorm.value and self.depth.value > 0 else 'off'} · "
+            f"batch size {self._batch_size()} ({n_train} training points, {n_test} test) · "
+            f"epoch {self.epoch} · noise {self.noise.value:.2f} · train-mode and eval-mode "
+            f"boundaries disagree on <b>{self.mode_disagreement:.0%}</b> of the picture"
+        )
 
     def _on_data_change(self, _change: Any = None) -> None:
         self.reset()
