@@ -466,6 +466,14 @@ def _slider_values(control: Any) -> list[Any]:
     return [a, b]
 
 
+def _slider_ends(control: Any) -> list[Any]:
+    """A slider's two extremes (as values: a log slider's min and max are exponents)."""
+    if type(control).__name__ == "FloatLogSlider":
+        base = getattr(control, "base", 10)
+        return [base**control.min, base**control.max]
+    return [control.min, control.max]
+
+
 def _control_actions(widget: Any) -> list[tuple[str, str, Callable[[int], None]]]:
     """``(name, what it does, action(i))`` for every enabled control of a widget."""
     import ipywidgets as w
@@ -493,6 +501,13 @@ def _control_actions(widget: Any) -> list[tuple[str, str, Callable[[int], None]]
                 c.value = vals[i % 2]
 
             actions.append((f"{name} (slider)", f"alternate {values[0]:.3g} / {values[1]:.3g}", move))
+            # A jump across the whole range: the largest change one event can bring.
+            ends = _slider_ends(control)
+
+            def jump(i: int, c: Any = control, vals: list = ends) -> None:
+                c.value = vals[i % 2]
+
+            actions.append((f"{name} (slider)", f"jump min / max {ends[0]:.3g} / {ends[1]:.3g}", jump))
             # What a drag does: one slider step at a time.
             here = control.value
             if isinstance(control, w.FloatLogSlider):  # min/max/step are exponents there
@@ -536,6 +551,7 @@ def _widget_specs() -> list[tuple[str, str, str, Callable[[], tuple[tuple, dict]
         ("BatchNormPanel", "mode_explorer", "BatchNormPanel", none),
         ("ThresholdExplorer", "threshold", "ThresholdExplorer", threshold_args),
         ("LiveBoundaryTrainer", "live_boundary", "LiveBoundaryTrainer", none),
+        ("PlaygroundTrainer", "playground", "PlaygroundTrainer", none),
     ]
 
 

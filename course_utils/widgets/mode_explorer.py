@@ -24,6 +24,7 @@ from collections import OrderedDict
 from typing import Any
 
 import ipywidgets as widgets
+import matplotlib
 import numpy as np
 import torch
 from matplotlib.patches import Rectangle
@@ -35,6 +36,9 @@ from ._base import CourseWidget, check_choice, check_range
 __all__ = ["ModeExplorer", "BatchNormPanel"]
 
 MODES = ("train", "eval")
+OUT_BOTTOM = 0.05  # ModeExplorer's middle panel: y range (-OUT_BOTTOM, 1) x its top
+OUT_TICK_FRACTIONS = (0.0, 0.25, 0.5, 0.75, 1.0)  # its ticks, as fractions of the top
+PTS_XLIM, PTS_YLIM = 8.0, 4.0  # BatchNormPanel's fixed view: eval-mode (x) and train-mode (y) outputs
 
 
 def _check_int(name: str, value: Any, low: int, high: int) -> int:
@@ -70,18 +74,6 @@ def _check_momentum(momentum: Any) -> float:
             "PyTorch's default is 0.1."
         )
     return float(momentum)
-
-
-def _snap(value: float) -> float:
-    """Round ``value`` up to 1, 1.5, 2, 3, 4, 6, 8, 12... (0 for values <= 0).
-
-    Axis ranges snapped this way change only now and then as a slider moves,
-    so the widget's static layer (axes, ticks) rarely needs re-rendering.
-    """
-    if value <= 0:
-        return 0.0
-    power = 2.0 ** math.floor(math.log2(value))
-    return power if value <= power else (1.5 * power if value <= 1.5 * power else 2 * power)
 
 
 def _set_heights(bars, heights: np.ndarray) -> None:
@@ -220,6 +212,18 @@ class ModeExplorer(CourseWidget):
         )
         out_zero = ax_out.axhline(0.0, color="0.5", lw=1)
         ax_out.set(xlabel="unit", ylabel="activation")
+        # The y range scales with 1/(1-p), but always as (-0.05, 1) x top with ticks at
+        # fixed fractions of top: ticks and grid lines never move on screen, only the
+        # numbers next to them change. Those are our own (animated) texts, so a slider
+        # jump never re-renders the axes.
+        ax_out.tick_params(axis="y", labelleft=False)
+        ax_out.yaxis.set_label_coords(-0.13, 0.5)
+        size = matplotlib.rcParams["ytick.labelsize"]
+        self._out_ticks = [
+            ax_out.text(-0.025, (OUT_BOTTOM + f) / (OUT_BOTTOM + 1.0), "", transform=ax_out.transAxes,
+                        ha="right", va="center", fontsize=size)
+            for f in OUT_TICK_FRACTIONS
+        ]
         self._out_legend = ax_out.legend(loc="upper right", fontsize=10)
 
         w = 0.38
@@ -236,10 +240,10 @@ class ModeExplorer(CourseWidget):
         ax_stats.set_ylim(low - 0.15 * (high - low), high + 0.6 * (high - low))
         self._axes = (ax_mask, ax_out, ax_stats)
         # What an update changes, and what lies on top of it, is redrawn; axes,
-        # ticks and labels are rendered once (until the output axis rescales).
+        # ticks and labels are rendered once.
         self.host.animate(
             self._mask_image, frame, ax_mask.title,
-            *self._out_bars, self._before_line, out_zero, self._out_legend, ax_out.title,
+            *self._out_bars, self._before_line, out_zero, self._out_legend, ax_out.title, *self._out_ticks,
             *self._mean_bars, *self._var_bars, *targets, stats_zero, ax_stats.title,
         )
         self._out_ylim: tuple[float, float] | None = None
@@ -304,10 +308,12 @@ class ModeExplorer(CourseWidget):
         # so the axis, drawn once with the static layer, rarely needs rescaling.
         top = max(1.0, float(self._before.max()) / (1.0 - p)) * 1.45
         top = float(2 ** np.ceil(np.log2(top)))
-        if self._out_ylim != (-0.05 * top, top):  # new ticks: the static layer must be redrawn
-            self._out_ylim = (-0.05 * top, top)
+        if self._out_ylim != (-OUT_BOTTOM * top, top):  # same pixels for ticks, new numbers
+            self._out_ylim = (-OUT_BOTTOM * top, top)
             ax_out.set_ylim(*self._out_ylim)
-            self.host.invalidate(ax_out)
+            ax_out.set_yticks([f * top for f in OUT_TICK_FRACTIONS])
+            for text, f in zip(self._out_ticks, OUT_TICK_FRACTIONS, strict=True):
+                text.set_text(f"{f * top:g}")
         ax_out.set_title(f"sample {self.sample} (framed row)\nkept units scaled by {self._scale:.2f}")
         _set_heights(self._mean_bars, running_mean)
         _set_heights(self._var_bars, running_var)
@@ -368,7 +374,8 @@ class BatchNormPanel(CourseWidget):
     :attr:`n_batches_slider`. ``state`` holds ``batch_size``, ``momentum``,
     ``n_batches``, ``running_mean``, ``running_var``, ``population_mean``,
     ``population_var``, ``inputs`` (the raw test values, batch after batch),
-    ``train_out``, ``eval_out``, ``mean_abs_diff`` and ``max_abs_diff``.
+    ``train_out``, ``eval_out``, ``mean_abs_diff``, ``max_abs_diff`` and
+    ``n_beyond_axes`` (points outside the fixed view, drawn at its edge).
     """
 
     def __init__(
@@ -408,36 +415,55 @@ class BatchNormPanel(CourseWidget):
         self._recompute()  # the figure is drawn when the widget is displayed
 
     def _build_figure(self) -> None:
-        ax_pts, ax_run = self.figure.subplots(1, 2)
+        fig = self.figure
+        ax_pts, ax_run = fig.subplots(1, 2)
+        fig.subplots_adjust(left=0.08, right=0.98, bottom=0.27, top=0.85, wspace=0.25)
         (self._diagonal,) = ax_pts.plot([-1, 1], [-1, 1], "--", color="0.4", lw=1.5,
                                         label="train = eval")
         self._points = ax_pts.scatter([0.0], [0.0], c=[0.0], cmap="viridis", s=36,
                                       edgecolors="k", linewidths=0.4, label="one sample (colour: its batch)")
+        # Beyond the axis range: drawn at its edge, ringed, and counted in the title.
+        self._beyond = ax_pts.scatter([], [], s=110, facecolors="none", edgecolors="#d55e00",
+                                      linewidths=1.6, label="beyond the axis range (drawn at its edge)")
+        # Fixed ranges, so no slider ever rescales (and re-renders) this axes. Train-mode
+        # outputs are standardised within their batch and lie within +-3 or so; eval-mode
+        # outputs spread further when the running statistics are off, and only the
+        # extreme settings (say momentum 1 with batches of 2) throw some past +-8.
+        ax_pts.set_xlim(-PTS_XLIM, PTS_XLIM)
+        ax_pts.set_ylim(-PTS_YLIM, PTS_YLIM)
+        self._diagonal.set_data([-PTS_YLIM, PTS_YLIM], [-PTS_YLIM, PTS_YLIM])
         ax_pts.set(xlabel="eval-mode output (running stats)",
                    ylabel="train-mode output\n(its own batch's stats)")
-        pts_legend = ax_pts.legend(loc="upper left", fontsize=10)
+        # Below the axes, not inside: the points never hide it, and it never has to be redrawn.
+        left = ax_pts.get_position()
+        fig.legend(handles=[self._diagonal, self._points, self._beyond], loc="lower center", ncols=2,
+                   fontsize=10,
+                   bbox_to_anchor=((left.x0 + left.x1) / 2, 0.0), frameon=False)
 
         (self._mean_line,) = ax_run.plot([], [], color="#009e73", label="running_mean")
         (self._std_line,) = ax_run.plot([], [], color="#cc79a7", label="sqrt(running_var)")
         ax_run.axhline(self.loc, color="#009e73", ls="--", lw=1.5, label="population mean")
         ax_run.axhline(self.scale, color="#cc79a7", ls="--", lw=1.5, label="population std")
-        ax_run.set(xlabel="training batches seen", ylabel="value")
-        ax_run.legend(loc="upper right", fontsize=10, ncols=2)
+        # A log scale over the slider's whole extent: the first few batches (where the
+        # running statistics move most) stay readable next to 500, and no slider ever
+        # rescales this axis.
+        ax_run.set_xscale("log")
+        ax_run.set_xlim(0.8, 600)
+        ax_run.set(xlabel="training batches seen (log scale)", ylabel="value")
+        # A value range fixed by the population, not by the sliders: the running mean
+        # stays within a few standard deviations of it (and starts at 0), the running
+        # std below three of them.
+        low = min(0.0, self.loc - 3.0 * self.scale)
+        high = max(self.loc + 3.0 * self.scale, 3.0 * self.scale)
+        span = high - low
+        ax_run.set_ylim(low - 0.05 * span, high + 0.25 * span)
+        fig.legend(handles=ax_run.get_legend_handles_labels()[0], loc="lower center", ncols=2, fontsize=10,
+                   bbox_to_anchor=((ax_run.get_position().x0 + ax_run.get_position().x1) / 2, 0.0),
+                   frameon=False)
         self._axes = (ax_pts, ax_run)
-        # Only these change with the sliders; axes and labels are rendered once
-        # and again only when an axis range changes (ranges snap to powers of two).
-        self.host.animate(
-            self._diagonal, self._points, pts_legend, ax_pts.title,
-            self._mean_line, self._std_line, ax_run.title,
-        )
-        self._limits: dict[str, tuple[float, float]] = {}
-
-    def _set_limits(self, key: str, setter: Any, limits: tuple[float, float]) -> None:
-        """Set an axis range; a new range means new ticks, so that axes' static layer is redrawn."""
-        if self._limits.get(key) != limits:
-            self._limits[key] = limits
-            setter(*limits)
-            self.host.invalidate(setter.__self__)  # only the axes whose range changed
+        # Only these change with the sliders; everything else is rendered once.
+        self.host.animate(self._points, self._beyond, ax_pts.title,
+                          self._mean_line, self._std_line, ax_run.title)
 
     def update(self, *_: Any) -> None:
         """Retrain the running statistics for the current settings and redraw."""
@@ -471,25 +497,20 @@ class BatchNormPanel(CourseWidget):
         running_var = float(bn.running_var[0])
 
         ax_pts, ax_run = self._axes
-        self._points.set_offsets(np.column_stack([eval_out, train_out]))
+        points = np.column_stack([eval_out, train_out])
+        limits = np.array([PTS_XLIM, PTS_YLIM]) * 0.98  # just inside the frame
+        outside = (np.abs(points) > limits).any(axis=1)
+        shown = np.clip(points, -limits, limits)
+        self._points.set_offsets(shown)
         self._points.set_array(np.repeat(np.arange(n_test), batch_size).astype(float))
         self._points.set_clim(0, max(1, n_test - 1))
-        lim = _snap(max(3.0, float(np.abs(train_out).max()), float(np.abs(eval_out).max())) * 1.1)
-        self._diagonal.set_data([-lim, lim], [-lim, lim])
-        self._set_limits("pts x", ax_pts.set_xlim, (-lim, lim))
-        self._set_limits("pts y", ax_pts.set_ylim, (-lim, lim))
-        ax_pts.set_title(f"same samples, two modes\nmean |train − eval| = {diff.mean():.3f}")
+        self._beyond.set_offsets(shown[outside] if outside.any() else np.empty((0, 2)))
+        n_outside = int(outside.sum())
+        beyond = f" · {n_outside} beyond the axes" if n_outside else ""
+        ax_pts.set_title(f"same samples, two modes\nmean |train − eval| = {diff.mean():.3f}{beyond}")
         steps = np.arange(1, n_batches + 1)
         self._mean_line.set_data(steps, means)
         self._std_line.set_data(steps, stds)
-        self._set_limits("run x", ax_run.set_xlim, (0, _snap(n_batches + 1)))
-        # A value range fixed by the population, not by the sliders: the running mean
-        # stays within a few standard deviations of it (and starts at 0), the running
-        # std below three of them, so no slider ever has to rescale this axis.
-        low = min(0.0, self.loc - 3.0 * self.scale)
-        high = max(self.loc + 3.0 * self.scale, 3.0 * self.scale)
-        span = high - low
-        self._set_limits("run y", ax_run.set_ylim, (-_snap(0.05 * span - low), _snap(high + 0.25 * span)))
         ax_run.set_title(f"running stats while training\n(batch size {batch_size}, momentum {momentum:.2f})")
 
         self.summary.value = (
@@ -510,5 +531,6 @@ class BatchNormPanel(CourseWidget):
             "eval_out": eval_out,
             "mean_abs_diff": float(diff.mean()),
             "max_abs_diff": float(diff.max()),
+            "n_beyond_axes": n_outside,
             "inputs": test.flatten().numpy(),
         }
