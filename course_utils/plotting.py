@@ -64,7 +64,7 @@ RESPONSES = ("label", "probability")
 MODES = ("eval", "train")
 PLOT_METHODS = ("contourf", "pcolormesh")
 MAX_GRID_RESOLUTION = 1000
-_CHUNK = 65_536  # grid points per forward pass, to bound memory at high resolution
+_CHUNK = 16384
 
 
 # ---------------------------------------------------------------------------
@@ -208,7 +208,7 @@ def predict_grid(
 
     Runs in ``mode`` ("eval" or "train") under ``torch.inference_mode()`` on
     ``device`` (default: the model's device). In eval mode the points go through
-    in chunks of at most 65,536 rows (to bound memory); in train mode all of
+    in chunks of at most 16,384 rows (to bound memory); in train mode all of
     them go through as one batch, because BatchNorm then normalises with the
     batch's own statistics and chunks would change the answer. Afterwards every
     submodule's mode, the grad-enabled switch and the model's buffers are

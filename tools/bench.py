@@ -72,6 +72,7 @@ __all__ = [
     "Table",
     "machine_info",
     "bench_notebook",
+    "bench_floor",
     "bench_notebooks",
     "bench_widgets",
     "bench_import",
@@ -89,6 +90,7 @@ DEFAULT_SECTIONS = ("notebooks", "widgets", "import", "grading")
 TARGETS = {
     "notebook_seconds": 20.0,
     "notebook_peak_rss_mb": 600.0,
+    "notebook_rss_over_floor": 1.4,
     "widget_p95_ms": 50.0,
     "live_fps": 60.0,
     "suite_seconds": 240.0,
@@ -359,11 +361,44 @@ def bench_notebook(path: Path, timeout: int = 300, interval: float = 0.02) -> di
     }
 
 
+#: The memory floor: a notebook that only imports what every course notebook imports.
+FLOOR_SOURCE = """\
+import ipywidgets
+import matplotlib.pyplot as plt
+import sklearn.datasets
+import torch
+
+%matplotlib inline
+plt.plot([0, 1], [0, 1])
+plt.show()
+"""
+
+
+def bench_floor(runs: int = 3) -> dict[str, Any]:
+    """Peak kernel memory of :data:`FLOOR_SOURCE`, the median of ``runs`` fresh kernels."""
+    import tempfile
+
+    import nbformat
+
+    peaks = []
+    with tempfile.TemporaryDirectory(prefix="bench-floor-") as tmp:
+        path = Path(tmp) / "floor.ipynb"
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(FLOOR_SOURCE)])
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(nb, path)
+        for _ in range(runs):
+            r = bench_notebook(path)
+            if r["error"] is not None or r["peak_rss_mb"] is None:
+                raise RuntimeError(f"the floor notebook failed: {r['error']}")
+            peaks.append(r["peak_rss_mb"])
+    return {"peak_rss_mb": statistics.median(peaks), "runs_mb": peaks}
+
+
 def bench_notebooks(paths: Sequence[Path] | None = None, progress: bool = True) -> Table:
-    """Time every notebook (default: all of ``notebooks/``) and record its peak memory."""
+    """Time every notebook (default: all of ``notebooks/``); compare its peak memory with the floor."""
     table = Table(
         "Notebooks: execution in a fresh kernel",
-        ["notebook", "time (s)", "cells (s)", "slowest cell", "peak RSS (MB)", "status"],
+        ["notebook", "time (s)", "cells (s)", "slowest cell", "peak RSS (MB)", "peak / floor", "status"],
     )
     if paths is None:
         paths = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -371,14 +406,24 @@ def bench_notebooks(paths: Sequence[Path] | None = None, progress: bool = True) 
         table.notes.append("no notebooks found (run from a checkout of the course repository)")
         return table
     t_max, rss_max = TARGETS["notebook_seconds"], TARGETS["notebook_peak_rss_mb"]
+    ratio_max = TARGETS["notebook_rss_over_floor"]
+    if progress:
+        print("  running the floor notebook (imports only) ...", file=sys.stderr, flush=True)
+    floor = bench_floor()
+    floor_mb = floor["peak_rss_mb"]
+    table.add(["(floor: imports only)", "–", "–", "–", f"{floor_mb:.0f}", "1.00", "n/a"],
+              notebook="(floor)", **floor)
     for path in paths:
         if progress:
             print(f"  running {path.name} ...", file=sys.stderr, flush=True)
         r = bench_notebook(path)
+        r["floor_mb"] = floor_mb
+        r["over_floor"] = r["peak_rss_mb"] / floor_mb if r["peak_rss_mb"] is not None else None
         ok = (
             r["error"] is None
             and r["seconds"] <= t_max
             and (r["peak_rss_mb"] is not None and r["peak_rss_mb"] <= rss_max)
+            and r["over_floor"] <= ratio_max
         )
         slowest = (
             f"#{r['slowest_cell'] + 1}: {r['slowest_cell_seconds']:.2f} s"
@@ -388,11 +433,15 @@ def bench_notebooks(paths: Sequence[Path] | None = None, progress: bool = True) 
         rss = f"{r['peak_rss_mb']:.0f}" if r["peak_rss_mb"] is not None else "–"
         cells = f"{r['cells_seconds']:.1f}" if r["cells_seconds"] is not None else "–"
         status = _status(ok) if r["error"] is None else f"FAIL ({r['error'][:60]})"
-        table.add([r["notebook"], f"{r['seconds']:.1f}", cells, slowest, rss, status], **r)
-    total = sum(d["seconds"] for d in table.data)
+        ratio = f"{r['over_floor']:.2f}" if r["over_floor"] is not None else "–"
+        table.add([r["notebook"], f"{r['seconds']:.1f}", cells, slowest, rss, ratio, status], **r)
+    total = sum(d["seconds"] for d in table.data if d["notebook"] != "(floor)")
     table.notes += [
-        f"targets: time <= {t_max:.0f} s, peak RSS <= {rss_max:.0f} MB per notebook; "
-        f"all {len(paths)} notebooks took {total:.0f} s one after the other",
+        f"targets: time <= {t_max:.0f} s, peak RSS <= {rss_max:.0f} MB and <= {ratio_max} x the floor "
+        f"per notebook; all {len(paths)} notebooks took {total:.0f} s one after the other",
+        "floor: a notebook that only imports ipywidgets, matplotlib.pyplot (inline, one plot), "
+        f"sklearn.datasets and torch; median of {len(floor['runs_mb'])} fresh kernels "
+        f"({', '.join(f'{m:.0f}' for m in floor['runs_mb'])} MB)",
         "time: kernel start to the end of the last cell (nbclient); cells: the sum of the "
         "cells' own execution times; slowest cell: its number among the code cells",
         "peak RSS: resident memory of the kernel process and its children, sampled every 20 ms",
