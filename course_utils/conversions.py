@@ -9,11 +9,9 @@ softmax is monotonic).
 
 from __future__ import annotations
 
-import math
-import numbers
-
-import numpy as np
 import torch
+
+from .checks import check_logits, check_real_device, check_threshold
 
 __all__ = [
     "check_threshold",
@@ -24,57 +22,8 @@ __all__ = [
     "accuracy",
 ]
 
-
-def check_threshold(threshold: float) -> float:
-    """Return ``threshold`` as a float, or raise if it is not a number in [0, 1]."""
-    if isinstance(threshold, torch.Tensor) and threshold.numel() == 1:
-        threshold = threshold.item()
-    if isinstance(threshold, bool | np.bool_) or not isinstance(threshold, numbers.Real):
-        raise TypeError(f"threshold must be a number between 0 and 1, got {threshold!r}")
-    if math.isnan(threshold):
-        raise ValueError("threshold must be between 0 and 1, got nan")
-    if not 0.0 <= threshold <= 1.0:
-        raise ValueError(
-            f"threshold must be between 0 and 1 (it is compared with a probability), got {threshold}. "
-            "To threshold raw logits, use threshold 0.5 on probabilities (= logit 0)."
-        )
-    return float(threshold)
-
-
-def check_real_device(tensor: torch.Tensor, what: str) -> torch.Tensor:
-    """Raise a ``ValueError`` if ``tensor`` lives on the ``meta`` device (shapes, no values)."""
-    if tensor.device.type == "meta":
-        raise ValueError(
-            f"the tensor passed as {what} is on the 'meta' device, which records shapes but holds no values, so "
-            "nothing can be computed from it. Create it on a real device (e.g. device='cpu'); "
-            "for a model built on 'meta', call model.to_empty(device='cpu') and load its weights."
-        )
-    return tensor
-
-
-def check_logits(logits: object) -> torch.Tensor:
-    """Return ``logits`` if it is a floating tensor of shape (N,), (N, 1) or (N, K); else raise.
-
-    NaN logits are refused too: every label computed from them would be meaningless.
-    """
-    if not isinstance(logits, torch.Tensor):
-        raise TypeError(f"logits must be a torch.Tensor (the model's output), got {type(logits).__name__}")
-    if not logits.is_floating_point():
-        raise TypeError(f"logits must be floating point, got dtype {logits.dtype}")
-    if logits.ndim not in (1, 2) or logits.shape[0] == 0:
-        raise ValueError(
-            f"logits must have shape (N,), (N, 1) or (N, K) with N > 0, got {tuple(logits.shape)}"
-        )
-    check_real_device(logits, "logits")
-    nan = torch.isnan(logits.detach())
-    if nan.any():
-        rows = nan.reshape(logits.shape[0], -1).any(dim=1)
-        raise ValueError(
-            f"logits contain NaN in {int(rows.sum())} of {logits.shape[0]} rows (first: row "
-            f"{int(rows.nonzero()[0, 0])}), so no label can be computed from them. The model's "
-            "training probably diverged (try a smaller learning rate), or its input contains NaN."
-        )
-    return logits
+# check_threshold, check_logits and check_real_device live in course_utils.checks;
+# they are re-exported here, where the notebooks have always imported them from.
 
 
 def _is_binary(logits: torch.Tensor) -> bool:
@@ -96,6 +45,12 @@ def logits_to_labels(logits: torch.Tensor, threshold: float = 0.5) -> torch.Tens
     logits = check_logits(logits)
     if _is_binary(logits):
         threshold = check_threshold(threshold)
+    return _labels(logits, threshold)
+
+
+def _labels(logits: torch.Tensor, threshold: float) -> torch.Tensor:
+    """:func:`logits_to_labels` on checked logits and a checked threshold."""
+    if _is_binary(logits):
         return (torch.sigmoid(logits.reshape(-1)) >= threshold).long()
     return logits.argmax(dim=1)
 
@@ -105,7 +60,20 @@ def accuracy(logits: torch.Tensor, targets: torch.Tensor, threshold: float = 0.5
 
     ``targets`` may be ``(N,)`` or ``(N, 1)``, float 0/1 or long class indices.
     """
-    labels = logits_to_labels(logits, threshold)
+    logits = check_logits(logits)
+    if _is_binary(logits):
+        threshold = check_threshold(threshold)
+    return _checked_accuracy(logits, targets, threshold)
+
+
+def _checked_accuracy(logits: torch.Tensor, targets: object, threshold: float) -> float:
+    """:func:`accuracy` for logits that passed :func:`check_logits` and a checked threshold.
+
+    For callers that validated the threshold at their own entry (the training
+    loop, once per ``fit``) and check the model's logits per batch. The
+    targets are still checked here: they arrive batch by batch.
+    """
+    labels = _labels(logits, threshold)
     if not isinstance(targets, torch.Tensor):
         raise TypeError(f"targets must be a torch.Tensor, got {type(targets).__name__}")
     if targets.ndim > 2 or (targets.ndim == 2 and targets.shape[1] != 1):

@@ -13,6 +13,8 @@ import torch
 from sklearn.datasets import load_digits, make_blobs, make_circles, make_moons
 from sklearn.model_selection import train_test_split
 
+from .checks import check_choice, check_int, check_number, check_seed
+
 __all__ = ["Split", "DATASETS", "make_dataset", "digits_images"]
 
 DATASETS = ("circles", "moons", "blobs")
@@ -63,14 +65,11 @@ def make_dataset(
         test_size: fraction of points held out for testing, in (0, 1).
         seed: random seed, so the same call always returns the same data.
     """
-    if name not in DATASETS:
-        raise ValueError(f"name must be one of {DATASETS}, got {name!r}")
-    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 10:
-        raise ValueError(f"n_samples must be an int >= 10, got {n_samples!r}")
-    _check_test_size(test_size)
-    if isinstance(noise, bool) or not isinstance(noise, int | float) or noise < 0:
-        raise ValueError(f"noise must be a number >= 0, got {noise!r}")
-    _check_seed(seed)
+    name = check_choice("name", name, DATASETS)
+    n_samples = check_int("n_samples", n_samples, 10, what="an int >= 10", type_error=ValueError)
+    test_size = _check_test_size(test_size)
+    noise = check_number("noise", noise, 0, what="a number >= 0", type_error=ValueError)
+    seed = check_seed(seed)
     if name == "circles":
         X, y = make_circles(n_samples, noise=noise, factor=0.5, random_state=seed)
         k = 2
@@ -78,8 +77,7 @@ def make_dataset(
         X, y = make_moons(n_samples, noise=noise, random_state=seed)
         k = 2
     else:
-        if not isinstance(n_classes, int) or n_classes < 2:
-            raise ValueError(f"n_classes must be an int >= 2, got {n_classes!r}")
+        n_classes = check_int("n_classes", n_classes, 2, what="an int >= 2", type_error=ValueError)
         X, y = make_blobs(
             n_samples, centers=n_classes, cluster_std=max(noise, 1e-3) * 20, random_state=seed
         )
@@ -98,17 +96,11 @@ def make_dataset(
 
 
 def _check_test_size(test_size: object) -> float:
-    if isinstance(test_size, bool) or not isinstance(test_size, int | float) or not 0 < test_size < 1:
-        raise ValueError(
-            f"test_size must be between 0 and 1 (exclusive), a fraction such as 0.2; got {test_size!r}"
-        )
-    return float(test_size)
-
-
-def _check_seed(seed: object) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed <= 2**32 - 1:
-        raise ValueError(f"seed must be an int from 0 to 2**32 - 1, for example seed=0; got {seed!r}")
-    return int(seed)
+    """The share held out for testing: a fraction strictly between 0 and 1."""
+    return check_number(
+        "test_size", test_size, 0, 1, low_open=True, high_open=True,
+        what="between 0 and 1 (exclusive), a fraction such as 0.2", type_error=ValueError,
+    )
 
 
 def digits_images(
@@ -124,8 +116,8 @@ def digits_images(
         test_size: fraction held out for testing.
         seed: seed of the stratified split.
     """
-    _check_test_size(test_size)
-    _check_seed(seed)
+    test_size = _check_test_size(test_size)
+    seed = check_seed(seed)
     if classes is not None:
         if isinstance(classes, int | str) or not hasattr(classes, "__iter__"):
             raise TypeError(f"classes must be a tuple of digits such as (3, 8), got {classes!r}")

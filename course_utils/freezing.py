@@ -86,7 +86,7 @@ from typing import TypeVar
 
 from torch import nn
 
-from .modes import check_module
+from .checks import check_module
 
 __all__ = [
     "freeze",

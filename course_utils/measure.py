@@ -24,6 +24,8 @@ from typing import Any
 
 import torch
 
+from .checks import check_choice
+
 __all__ = [
     "saved_tensor_bytes",
     "time_per_call",
@@ -38,13 +40,12 @@ GRAD_MODES = ("grad", "no_grad", "inference_mode")
 
 def grad_context(grad_mode: str):
     """A context manager for ``"grad"`` (tracking on), ``"no_grad"`` or ``"inference_mode"``."""
+    grad_mode = check_choice("grad_mode", grad_mode, GRAD_MODES)
     if grad_mode == "grad":
         return torch.enable_grad()
     if grad_mode == "no_grad":
         return torch.no_grad()
-    if grad_mode == "inference_mode":
-        return torch.inference_mode()
-    raise ValueError(f"grad_mode must be one of {GRAD_MODES}, got {grad_mode!r}")
+    return torch.inference_mode()
 
 
 def _synchronize() -> None:

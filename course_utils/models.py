@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Sequence
 
 from torch import nn
+
+from .checks import check_choice, check_int, check_number
 
 __all__ = ["ACTIVATIONS", "make_mlp", "SmallCNN"]
 
@@ -32,9 +33,8 @@ def make_mlp(
     (no sigmoid/softmax): pair it with ``BCEWithLogitsLoss`` (1 output) or
     ``CrossEntropyLoss`` (K outputs).
     """
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
-    _check_dropout(dropout)
+    check_choice("activation", activation, sorted(ACTIVATIONS))
+    dropout = _check_dropout(dropout)
     if isinstance(hidden, int) or not hasattr(hidden, "__iter__"):
         raise TypeError(
             f"hidden must be a sequence of layer widths such as (16, 16) or () for none, "
@@ -57,17 +57,11 @@ def make_mlp(
 
 def _check_dropout(dropout: object) -> float:
     """A dropout probability: a number in [0, 1) (p = 1 would zero every unit)."""
-    if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real):
-        raise TypeError(f"dropout must be a number in [0, 1) such as 0.2, got {dropout!r}")
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-    return float(dropout)
+    return check_number("dropout", dropout, 0, 1, high_open=True)
 
 
 def _check_positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
+    return check_int(name, value, 1, what="a positive int", type_error=ValueError)
 
 
 class SmallCNN(nn.Module):

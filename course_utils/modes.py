@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .checks import check_module  # re-exported: it has always been importable from here
 from .runtime import get_device, set_seed
 
 __all__ = [
@@ -44,17 +45,6 @@ __all__ = [
 _FAST_PATH = "eval mode with grad off may use a fused kernel, so the last digits can differ"
 
 _DROPOUT_F = re.compile(r"\b(?:F|functional|nn\.functional)\.(?:dropout\w*|alpha_dropout)\s*\(")
-
-
-def check_module(model: object, what: str = "model") -> nn.Module:
-    """Return ``model`` if it is an ``nn.Module``, else raise a ``TypeError`` that says so."""
-    if not isinstance(model, nn.Module):
-        raise TypeError(
-            f"{what} must be a torch.nn.Module (for example nn.Sequential(...)), "
-            f"got {type(model).__name__}. Pass the model object itself, not its output "
-            "or its state_dict."
-        )
-    return model
 
 
 # ---------------------------------------------------------------------------
@@ -117,7 +107,11 @@ def mode_dependence(module: nn.Module) -> tuple[bool, str]:
     Returns ``(depends, reason)``. Children are not looked at here; see
     :func:`mode_report` for the whole tree.
     """
-    check_module(module, "module")
+    return _mode_dependence(check_module(module, "module"))
+
+
+def _mode_dependence(module: nn.Module) -> tuple[bool, str]:
+    """:func:`mode_dependence` of a checked module."""
     if isinstance(module, nn.modules.dropout._DropoutNd):
         if module.p > 0:
             return True, f"drops with p={module.p:g} in train mode, identity in eval mode"
@@ -271,7 +265,7 @@ def mode_report(model: nn.Module) -> ModeReport:
     """
     check_module(model)
     named = list(model.named_modules(remove_duplicate=False))
-    own = {id(m): mode_dependence(m) for _, m in named}
+    own = {id(m): _mode_dependence(m) for _, m in named}
     affected: dict[int, bool] = {}
 
     def walk(module: nn.Module) -> bool:
@@ -306,7 +300,11 @@ Snapshot = list[tuple[nn.Module, bool]]
 
 def snapshot_modes(model: nn.Module) -> Snapshot:
     """Record the ``training`` flag of every submodule (for :func:`restore_modes`)."""
-    check_module(model)
+    return _snapshot(check_module(model))
+
+
+def _snapshot(model: nn.Module) -> Snapshot:
+    """:func:`snapshot_modes` of a checked module."""
     return [(m, m.training) for m in model.modules()]
 
 
@@ -322,7 +320,7 @@ def restore_modes(snapshot: Snapshot) -> None:
 
 @contextmanager
 def _switched(model: nn.Module, training: bool) -> Iterator[nn.Module]:
-    snapshot = snapshot_modes(model)
+    snapshot = _snapshot(model)
     try:
         model.train(training)
         yield model
@@ -332,18 +330,23 @@ def _switched(model: nn.Module, training: bool) -> Iterator[nn.Module]:
 
 def eval_mode(model: nn.Module):
     """``with eval_mode(model):`` runs the block in eval mode, then restores every flag."""
-    return _switched(model, False)
+    return _switched(check_module(model), False)
 
 
 def train_mode(model: nn.Module):
     """``with train_mode(model):`` runs the block in train mode, then restores every flag."""
-    return _switched(model, True)
+    return _switched(check_module(model), True)
+
+
+def preserved_state(model: nn.Module):
+    """Restore every submodule's mode and the grad-enabled switch when the block ends."""
+    return _preserved_state(check_module(model))
 
 
 @contextmanager
-def preserved_state(model: nn.Module) -> Iterator[nn.Module]:
-    """Restore every submodule's mode and the grad-enabled switch when the block ends."""
-    snapshot = snapshot_modes(model)
+def _preserved_state(model: nn.Module) -> Iterator[nn.Module]:
+    """:func:`preserved_state` of a checked module."""
+    snapshot = _snapshot(model)
     grad_enabled = torch.is_grad_enabled()
     try:
         yield model
@@ -365,6 +368,11 @@ def require_mode(model: nn.Module, training: bool, action: str) -> None:
         raise TypeError(
             f"training must be True (train mode) or False (eval mode), got {training!r}"
         )
+    _require_mode(model, training, action)
+
+
+def _require_mode(model: nn.Module, training: bool, action: str) -> None:
+    """:func:`require_mode` on a checked module and a bool ``training``."""
     wrong = [
         name or "(model)" for name, m in model.named_modules() if m.training != training
     ]

@@ -26,7 +26,6 @@ as they were, even if the model raises.
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -41,8 +40,16 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from torch import nn
 
-from .conversions import check_threshold
-from .modes import check_module, preserved_state
+from .checks import (
+    check_choice,
+    check_int,
+    check_labels,
+    check_module,
+    check_number,
+    check_points,
+    check_threshold,
+)
+from .modes import _preserved_state
 
 __all__ = [
     "CLASS_COLORS",
@@ -68,99 +75,8 @@ _CHUNK = 16384
 
 
 # ---------------------------------------------------------------------------
-# Validation
+# The model's device and dtype
 # ---------------------------------------------------------------------------
-
-
-def _as_numpy(name: str, value: object) -> np.ndarray:
-    if isinstance(value, torch.Tensor):
-        if value.device.type == "meta":
-            raise ValueError(
-                f"{name} is on the 'meta' device, which holds shapes but no values; "
-                "create it on a real device (cpu, cuda or mps) before plotting"
-            )
-        return value.detach().cpu().numpy()
-    if isinstance(value, np.ndarray):
-        return value
-    raise TypeError(
-        f"{name} must be a NumPy array or a torch tensor, got {type(value).__name__}. "
-        "Convert lists with np.asarray(...) or torch.tensor(...)."
-    )
-
-
-def _check_X(X: object, who: str = "plot_decision_boundary") -> np.ndarray:
-    array = _as_numpy("X", X)
-    if array.ndim != 2 or array.shape[1] != 2:
-        shape = tuple(array.shape)
-        if array.ndim == 2 and array.shape[0] == 2:
-            extra = (
-                ": it looks transposed (2 rows, one column per point); pass X.T, "
-                "one row per point and one column per feature"
-            )
-        elif array.ndim == 2:
-            extra = ": it can only draw 2 input features"
-        else:
-            extra = ": pass one row per point and one column per feature"
-        raise ValueError(f"{who} needs X of shape (N, 2), got {shape}{extra}.")
-    if array.shape[0] == 0:
-        raise ValueError(f"{who} needs at least one point, got X of shape (0, 2).")
-    if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
-        raise TypeError(f"X must hold real numbers, got dtype {array.dtype}.")
-    array = array.astype(np.float64)
-    if not np.isfinite(array).all():
-        bad = int((~np.isfinite(array)).any(axis=1).sum())
-        raise ValueError(
-            f"X contains NaN or infinite values in {bad} row(s); remove or impute them before plotting."
-        )
-    return array
-
-
-def _check_y(y: object, n_points: int) -> np.ndarray:
-    array = _as_numpy("y", y)
-    if array.ndim == 2 and array.shape[1] == 1:
-        array = array[:, 0]
-    if array.ndim != 1:
-        raise ValueError(
-            f"y must hold one class label per point, shape (N,) or (N, 1), got {tuple(array.shape)}."
-        )
-    if array.shape[0] != n_points:
-        raise ValueError(
-            f"X and y must have the same number of points, got {n_points} points in X "
-            f"and {array.shape[0]} labels in y."
-        )
-    if array.dtype == bool:
-        array = array.astype(np.int64)
-    if not np.issubdtype(array.dtype, np.number):
-        raise TypeError(f"y must hold class labels (integers), got dtype {array.dtype}.")
-    if not np.isfinite(array).all() or not np.all(array == np.round(array)) or (array < 0).any():
-        raise ValueError(
-            "y must hold class labels 0, 1, ..., K-1 (whole numbers >= 0); "
-            "pass the targets, not probabilities or logits."
-        )
-    return array.astype(np.int64)
-
-
-def _check_int(name: str, value: object, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise TypeError(f"{name} must be an int between {low} and {high}, got {value!r}.")
-    if not low <= value <= high:
-        raise ValueError(f"{name} must be between {low} and {high}, got {value}.")
-    return int(value)
-
-
-def _check_number(name: str, value: object, low: float, high: float = math.inf) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | np.floating | np.integer):
-        raise TypeError(f"{name} must be a number, got {value!r}.")
-    if not (low <= value <= high) or math.isnan(value):
-        upper = "" if high == math.inf else f" and <= {high}"
-        raise ValueError(f"{name} must be >= {low}{upper}, got {value}.")
-    return float(value)
-
-
-def _check_choice(name: str, value: object, choices: Sequence[str]) -> str:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}.")
-    return str(value)
 
 
 def _model_device_dtype(model: nn.Module) -> tuple[torch.device, torch.dtype]:
@@ -183,9 +99,21 @@ def make_grid(
     Returns ``(xx, yy)``, each of shape ``(grid_resolution, grid_resolution)``;
     row ``i`` has one ``y`` value, column ``j`` one ``x`` value.
     """
-    points = _check_X(X, "make_grid")
-    grid_resolution = _check_int("grid_resolution", grid_resolution, 2, MAX_GRID_RESOLUTION)
-    eps = _check_number("eps", eps, 0.0)
+    points = check_points(X, who="make_grid")
+    grid_resolution, eps = _check_grid_args(grid_resolution, eps)
+    return _make_grid(points, grid_resolution, eps)
+
+
+def _check_grid_args(grid_resolution: object, eps: object) -> tuple[int, float]:
+    """The grid's size (points per axis) and margin, as :func:`make_grid` takes them."""
+    return (
+        check_int("grid_resolution", grid_resolution, 2, MAX_GRID_RESOLUTION),
+        check_number("eps", eps, 0.0),
+    )
+
+
+def _make_grid(points: np.ndarray, grid_resolution: int, eps: float) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`make_grid` on checked arguments."""
     lows, highs = points.min(axis=0) - eps, points.max(axis=0) + eps
     # A single point (or a vertical/horizontal line of points) with eps=0 would
     # give an empty range: widen it a little so the grid has an area.
@@ -216,10 +144,17 @@ def predict_grid(
     A model that returns one logit per point gives ``K = 1``.
     """
     check_module(model)
-    mode = _check_choice("mode", mode, MODES)
+    mode = check_choice("mode", mode, list(MODES))
     if not isinstance(points, torch.Tensor) or points.ndim != 2 or points.shape[0] == 0:
         shape = tuple(points.shape) if isinstance(points, torch.Tensor) else type(points).__name__
         raise ValueError(f"points must be a non-empty tensor of shape (M, features), got {shape}.")
+    return _predict_grid(model, points, mode, device)
+
+
+def _predict_grid(
+    model: nn.Module, points: torch.Tensor, mode: str, device: torch.device | str | None
+) -> torch.Tensor:
+    """:func:`predict_grid` on checked arguments."""
     model_device, dtype = _model_device_dtype(model)
     device = model_device if device is None else torch.device(device)
     if device.type == "meta":
@@ -234,7 +169,7 @@ def predict_grid(
     # chunks would change the answer; every point goes through in one batch.
     step = _CHUNK if mode == "eval" else points.shape[0]
     try:
-        with preserved_state(model), torch.inference_mode():
+        with _preserved_state(model), torch.inference_mode():
             model.train(mode == "train")
             for start in range(0, points.shape[0], step):
                 chunk = points[start : start + step].to(device=device, dtype=dtype)
@@ -462,15 +397,30 @@ class DecisionBoundary:
                 default drawn in eval mode only: in train mode the "boundary" is
                 speckled noise, which shows best as coloured grid cells.
         """
-        plot_method = _check_choice("plot_method", plot_method, PLOT_METHODS)
-        alpha = _check_number("alpha", alpha, 0.0, 1.0)
+        plot_method, alpha, ax, cmap = _check_drawing_args(plot_method, alpha, ax, cmap)
+        return self._draw(ax, plot_method=plot_method, cmap=cmap, alpha=alpha, title=title, xlabel=xlabel,
+                          ylabel=ylabel, legend=legend, colorbar=colorbar, boundary_line=boundary_line)
+
+    def _draw(
+        self,
+        ax: Axes | None,
+        *,
+        plot_method: str,
+        cmap: Colormap | None,
+        alpha: float,
+        title: str | None,
+        xlabel: str,
+        ylabel: str,
+        legend: bool,
+        colorbar: bool,
+        boundary_line: bool | None,
+    ) -> DecisionBoundary:
+        """:meth:`plot` on checked arguments (``cmap`` a Colormap or ``None``)."""
         if ax is None:
             import matplotlib.pyplot as plt
 
             _, ax = plt.subplots(figsize=(7.0, 5.6))
-        elif not isinstance(ax, Axes):
-            raise TypeError(f"ax must be a matplotlib Axes (e.g. from plt.subplots()), got {type(ax).__name__}.")
-        colors = class_colors(self.n_classes, cmap)
+        colors = _class_colors(self.n_classes, cmap)
         draw = getattr(ax, plot_method)
         extra = {"levels": np.arange(self.n_classes + 1) - 0.5} if plot_method == "contourf" else {}
         self.colorbar = None
@@ -480,10 +430,7 @@ class DecisionBoundary:
                 vmin=-0.5, vmax=self.n_classes - 0.5, zorder=0, **extra,
             )
         elif self.n_classes == 2:
-            if cmap is None:
-                prob_cmap: Colormap = binary_cmap(colors)
-            else:
-                prob_cmap = mpl.colormaps[cmap] if isinstance(cmap, str) else cmap
+            prob_cmap = binary_cmap(colors) if cmap is None else cmap
             levels = {"levels": np.linspace(0, 1, 11)} if plot_method == "contourf" else {}
             self.surface = draw(
                 self.xx, self.yy, self.probabilities, cmap=prob_cmap, alpha=alpha,
@@ -596,17 +543,61 @@ def confidence_rgb(probabilities: np.ndarray, colors: Sequence, *, binary: bool)
 
 def class_colors(n_classes: int, cmap: str | Colormap | None = None) -> list:
     """``n_classes`` colours: the course's palette, or evenly spaced from ``cmap``."""
+    return _class_colors(check_int("n_classes", n_classes, 1), _check_cmap(cmap))
+
+
+def _class_colors(n_classes: int, cmap: Colormap | None) -> list:
+    """:func:`class_colors` on checked arguments."""
     if cmap is None:
         if n_classes <= len(CLASS_COLORS):
             return list(CLASS_COLORS[:n_classes])
-        cmap = "tab20"
+        cmap = mpl.colormaps["tab20"]
+    return [cmap(v) for v in np.linspace(0, 1, n_classes)]
+
+
+def _check_cmap(cmap: object) -> Colormap | None:
+    """A colormap name or object as a ``Colormap`` (``None`` stays ``None``: the course's colours)."""
+    if cmap is None:
+        return None
     if isinstance(cmap, str):
         if cmap not in mpl.colormaps:
             raise ValueError(f"cmap {cmap!r} is not a matplotlib colormap; try 'viridis' or 'RdBu'.")
-        cmap = mpl.colormaps[cmap]
+        return mpl.colormaps[cmap]
     if not isinstance(cmap, Colormap):
         raise TypeError(f"cmap must be a colormap name or a matplotlib Colormap, got {type(cmap).__name__}.")
-    return [cmap(v) for v in np.linspace(0, 1, n_classes)]
+    return cmap
+
+
+def _check_drawing_args(
+    plot_method: object, alpha: object, ax: object, cmap: object
+) -> tuple[str, float, Axes | None, Colormap | None]:
+    """The arguments of :meth:`DecisionBoundary.plot` that :func:`plot_decision_boundary` checks first."""
+    plot_method = check_choice("plot_method", plot_method, list(PLOT_METHODS))
+    alpha = check_number("alpha", alpha, 0.0, 1.0, what=">= 0.0 and <= 1.0")
+    if ax is not None and not isinstance(ax, Axes):
+        raise TypeError(f"ax must be a matplotlib Axes (e.g. from plt.subplots()), got {type(ax).__name__}.")
+    return plot_method, alpha, ax, _check_cmap(cmap)
+
+
+def _check_boundary_args(
+    X: object,
+    y: object,
+    grid_resolution: object,
+    eps: object,
+    response: object,
+    threshold: object,
+    mode: object,
+    *,
+    who: str,
+) -> tuple[np.ndarray, np.ndarray | None, int, float, str, float, str]:
+    """The data and grid arguments of :func:`compute_decision_boundary`, checked in its order."""
+    points = check_points(X, who=who)
+    labels = None if y is None else check_labels(y, points.shape[0])
+    grid_resolution, eps = _check_grid_args(grid_resolution, eps)
+    response = check_choice("response", response, list(RESPONSES))
+    threshold = check_threshold(threshold)
+    mode = check_choice("mode", mode, list(MODES))
+    return points, labels, grid_resolution, eps, response, threshold, mode
 
 
 def compute_decision_boundary(
@@ -627,15 +618,28 @@ def compute_decision_boundary(
     drawing ones) and returns the :class:`DecisionBoundary` it would draw.
     """
     check_module(model)
-    points = _check_X(X)
-    labels_y = None if y is None else _check_y(y, points.shape[0])
-    xx, yy = make_grid(points, grid_resolution, eps)
-    response = _check_choice("response", response, RESPONSES)
-    threshold = check_threshold(threshold)
-    mode = _check_choice("mode", mode, MODES)
+    checked = _check_boundary_args(X, y, grid_resolution, eps, response, threshold, mode,
+                                   who="compute_decision_boundary")
+    return _compute(model, *checked, device=device)
+
+
+def _compute(
+    model: nn.Module,
+    points: np.ndarray,
+    labels_y: np.ndarray | None,
+    grid_resolution: int,
+    eps: float,
+    response: str,
+    threshold: float,
+    mode: str,
+    *,
+    device: torch.device | str | None,
+) -> DecisionBoundary:
+    """:func:`compute_decision_boundary` on checked arguments."""
+    xx, yy = _make_grid(points, grid_resolution, eps)
     grid = torch.from_numpy(np.c_[xx.ravel(), yy.ravel()])
     data = torch.from_numpy(points)
-    logits = predict_grid(model, torch.cat([grid, data]), mode=mode, device=device)
+    logits = _predict_grid(model, torch.cat([grid, data]), mode, device)
     _check_logits(model, logits)
     labels, probs, n_classes = _labels_and_probabilities(logits, threshold)
     m = grid.shape[0]
@@ -716,17 +720,12 @@ def plot_decision_boundary(
     Returns:
         A :class:`DecisionBoundary` with the grid, the values and the artists.
     """
+    # Every argument is checked here, once, before any time is spent on the model;
+    # the private helpers below trust them.
     check_module(model)
-    # Validate the drawing arguments before spending time on the model.
-    _check_choice("plot_method", plot_method, PLOT_METHODS)
-    _check_number("alpha", alpha, 0.0, 1.0)
-    if ax is not None and not isinstance(ax, Axes):
-        raise TypeError(f"ax must be a matplotlib Axes (e.g. from plt.subplots()), got {type(ax).__name__}.")
-    if cmap is not None:
-        class_colors(2, cmap)
-    shown = compute_decision_boundary(
-        model, X, y, grid_resolution=grid_resolution, eps=eps, response=response,
-        threshold=threshold, mode=mode, device=device,
-    )
-    return shown.plot(ax, plot_method=plot_method, cmap=cmap, alpha=alpha, title=title,
-                      xlabel=xlabel, ylabel=ylabel)
+    plot_method, alpha, ax, cmap = _check_drawing_args(plot_method, alpha, ax, cmap)
+    checked = _check_boundary_args(X, y, grid_resolution, eps, response, threshold, mode,
+                                   who="plot_decision_boundary")
+    shown = _compute(model, *checked, device=device)
+    return shown._draw(ax, plot_method=plot_method, cmap=cmap, alpha=alpha, title=title, xlabel=xlabel,
+                       ylabel=ylabel, legend=True, colorbar=True, boundary_line=None)

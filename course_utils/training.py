@@ -49,8 +49,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from .conversions import accuracy, check_real_device, check_threshold
-from .modes import check_module, require_mode, restore_modes, snapshot_modes
+from .checks import check_int, check_module, check_seed, check_threshold, check_xy
+from .conversions import _checked_accuracy, check_logits
+from .modes import _require_mode, _snapshot, restore_modes
 
 __all__ = ["History", "evaluate", "train_one_epoch", "fit"]
 
@@ -177,39 +178,6 @@ class History:
 # ---------------------------------------------------------------------------
 
 
-def _check_data(X: object, y: object, what: str = "") -> tuple[torch.Tensor, torch.Tensor]:
-    prefix = f"{what} " if what else ""
-    for name, t in (("X", X), ("y", y)):
-        if not isinstance(t, torch.Tensor):
-            raise TypeError(
-                f"{prefix}{name} must be a torch.Tensor, got {type(t).__name__}; "
-                "convert with torch.tensor(...) or torch.from_numpy(...)"
-            )
-    if X.ndim == 0 or y.ndim == 0 or X.shape[0] == 0:
-        raise ValueError(
-            f"{prefix}X and y need a first (batch) dimension with at least one sample, "
-            f"got shapes {tuple(X.shape)} and {tuple(y.shape)}"
-        )
-    if X.shape[0] != y.shape[0]:
-        raise ValueError(
-            f"{prefix}X and y must have the same number of samples (first dimension), "
-            f"got {X.shape[0]} and {y.shape[0]}"
-        )
-    check_real_device(X, f"{prefix}X")
-    check_real_device(y, f"{prefix}y")
-    for name, t in (("X", X), ("y", y)):
-        if t.is_floating_point():
-            bad = ~torch.isfinite(t)
-            if bad.any():
-                rows = bad.reshape(t.shape[0], -1).any(dim=1)
-                raise ValueError(
-                    f"{prefix}{name} contains NaN or infinite values in {int(rows.sum())} of "
-                    f"{t.shape[0]} samples (first: sample {int(rows.nonzero()[0, 0])}); remove "
-                    "those samples from X and y, or fill in the missing values, before training"
-                )
-    return X, y
-
-
 def _check_loss_fn(loss_fn: object) -> LossFn:
     if not callable(loss_fn):
         raise TypeError(
@@ -225,11 +193,11 @@ def _check_loss_fn(loss_fn: object) -> LossFn:
 
 
 def _check_batch_size(batch_size: object) -> int | None:
-    if batch_size is None:
-        return None
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int or None (full batch), got {batch_size!r}")
-    return batch_size
+    """A positive int, or ``None`` for one full batch (training's meaning of ``None``)."""
+    return check_int(
+        "batch_size", batch_size, 1, allow_none=True, what="a positive int or None (full batch)",
+        type_error=ValueError,
+    )
 
 
 def _check_optimizer(optimizer: object, model: nn.Module) -> torch.optim.Optimizer:
@@ -312,10 +280,14 @@ def _loss(loss_fn: LossFn, logits: torch.Tensor, yb: torch.Tensor) -> torch.Tens
 
 
 def _accuracy(logits: torch.Tensor, yb: torch.Tensor, threshold: float) -> float:
-    """Accuracy, or NaN when the logits are NaN (the training diverged: the loss shows it too)."""
+    """Accuracy, or NaN when the logits are NaN (the training diverged: the loss shows it too).
+
+    ``threshold`` was checked at the entry of the public function; the logits
+    and targets are new on every batch, so they are checked here.
+    """
     if torch.isnan(logits).any():
         return float("nan")
-    return accuracy(logits, yb, threshold)
+    return _checked_accuracy(check_logits(logits), yb, threshold)
 
 
 def _check_loss(loss: object) -> torch.Tensor:
@@ -385,7 +357,7 @@ def _loader_batches(
                 f"{what} batch {i} must be a pair (xb, yb), got a {got}; a DataLoader over "
                 "TensorDataset(X, y) yields such pairs"
             )
-        xb, yb = _check_data(batch[0], batch[1], what=f"{what} batch {i}")
+        xb, yb = check_xy(batch[0], batch[1], what=f"{what} batch {i}")
         count += 1
         yield xb.to(device), yb.to(device)
     if count == 0:
@@ -442,7 +414,7 @@ def evaluate(
         threshold: probability threshold for binary models.
     """
     check_module(model)
-    require_mode(model, training=False, action="evaluate()")
+    _require_mode(model, training=False, action="evaluate()")
     loader = None
     if not _is_tensor(X) and loss_fn is None and y is not None and not _is_tensor(y):
         loader, loss_fn = _check_batches(X, "the data"), y
@@ -451,7 +423,7 @@ def evaluate(
     else:
         if y is None:
             raise TypeError("evaluate() needs y (the targets) after X, or a DataLoader in place of X")
-        X, y = _check_data(X, y)
+        X, y = check_xy(X, y)
     if loss_fn is None:
         raise TypeError("evaluate() needs a loss_fn, like nn.CrossEntropyLoss()")
     loss_fn = _check_loss_fn(loss_fn)
@@ -536,7 +508,7 @@ def train_one_epoch(
     else:
         if y is None:
             raise TypeError("train_one_epoch() needs y (the targets) after X, or a DataLoader in place of X")
-        X, y = _check_data(X, y)
+        X, y = check_xy(X, y)
     if loss_fn is None or optimizer is None:
         raise TypeError("train_one_epoch() needs a loss_fn and an optimizer")
     loss_fn = _check_loss_fn(loss_fn)
@@ -571,7 +543,7 @@ def _train_epoch(
     device: torch.device,
 ) -> tuple[float, float]:
     """The epoch of :func:`train_one_epoch`, on validated arguments."""
-    snapshot = snapshot_modes(model)
+    snapshot = _snapshot(model)
     try:
         if set_train_mode is None:
             model.train()
@@ -606,7 +578,7 @@ def _check_split(data: object, what: str) -> Batches | tuple[torch.Tensor, torch
         and not any(isinstance(part, tuple | list) for part in data)
     )
     if is_pair:  # (X, y), not a list of two (xb, yb) batches
-        return _check_data(data[0], data[1], what=what)
+        return check_xy(data[0], data[1], what=what)
     if isinstance(data, str | bytes | dict) or not hasattr(data, "__iter__"):
         raise TypeError(
             f"{what} must be a pair (X_{what}, y_{what}) of tensors, or a DataLoader (any "
@@ -662,11 +634,9 @@ def fit(
         test = _check_split(test, "test")
     loss_fn = _check_loss_fn(loss_fn)
     optimizer = _check_optimizer(optimizer, model)
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be an int >= 1, got {epochs!r}")
+    epochs = check_int("epochs", epochs, 1, what="an int >= 1", type_error=ValueError)
     batch_size = _check_batch_size(batch_size)
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-        raise ValueError(f"seed must be a non-negative int or None, got {seed!r}")
+    seed = check_seed(seed, high=None, allow_none=True)
     if not isinstance(train, tuple) and (batch_size is not None or seed is not None):
         raise ValueError(
             "batch_size and seed are for tensors (X, y); a DataLoader batches and shuffles by "
@@ -684,7 +654,7 @@ def fit(
         model.to(device)
     device = _check_model_device(model)
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
-    snapshot, grad_enabled = snapshot_modes(model), torch.is_grad_enabled()
+    snapshot, grad_enabled = _snapshot(model), torch.is_grad_enabled()
     try:
         return _fit_epochs(
             model, train, test, loss_fn=loss_fn, optimizer=optimizer, epochs=epochs,

@@ -39,12 +39,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..checks import check_choice, check_int, check_number
 from ..conversions import accuracy
 from ..data import DATASETS, Split, make_dataset
 from ..models import ACTIVATIONS, make_mlp
 from ..plotting import class_colors, confidence_rgb, predict_grid
 from ..style import EVAL_COLOR, TRAIN_COLOR
-from ._base import CourseWidget, check_choice, check_range, display_widget
+from ._base import CourseWidget, display_widget
 
 __all__ = ["LiveBoundaryTrainer"]
 
@@ -62,12 +63,6 @@ IMAGE_OPACITY = 0.6  # the boundary image is blended with white
 JPEG_QUALITY = 90
 LOSS_RANGE = (1e-3, 3.0)  # the loss axis (log scale)
 FIRST_XMAX = 100.0  # the step axis starts at 0-100 and doubles when training passes its end
-
-
-def _check_int(name: str, value: object, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int between {low} and {high}, got {value!r}")
-    return int(check_range(name, value, low, high))
 
 
 class ClassPoints:
@@ -146,17 +141,17 @@ class LiveBoundaryTrainer(CourseWidget):
         max_frames: int = 400,
         max_fps: float = 60.0,
     ):
-        check_choice("dataset", dataset, DATASETS)
-        _check_int("hidden_width", hidden_width, 1, MAX_WIDTH)
-        _check_int("depth", depth, 0, MAX_DEPTH)
+        check_choice("dataset", dataset, list(DATASETS))
+        hidden_width = check_int("hidden_width", hidden_width, 1, MAX_WIDTH)
+        depth = check_int("depth", depth, 0, MAX_DEPTH)
         check_choice("activation", activation, sorted(ACTIVATIONS))
-        check_range("lr", lr, 1e-4, 1.0)
-        check_range("dropout", dropout, 0.0, MAX_DROPOUT)
-        self.steps_per_frame = _check_int("steps_per_frame", steps_per_frame, 1, 200)
-        self.seed = _check_int("seed", seed, 0, 2**31 - 1)
-        self.grid_resolution = _check_int("grid_resolution", grid_resolution, 10, 300)
-        self.max_frames = _check_int("max_frames", max_frames, 1, 1_000_000)
-        self.max_fps = float(check_range("max_fps", max_fps, 0.1, 1000.0))
+        lr = check_number("lr", lr, 1e-4, 1.0)
+        dropout = check_number("dropout", dropout, 0.0, MAX_DROPOUT)
+        self.steps_per_frame = check_int("steps_per_frame", steps_per_frame, 1, 200)
+        self.seed = check_int("seed", seed, 0, 2**31 - 1)
+        self.grid_resolution = check_int("grid_resolution", grid_resolution, 10, 300)
+        self.max_frames = check_int("max_frames", max_frames, 1, 1_000_000)
+        self.max_fps = check_number("max_fps", max_fps, 0.1, 1000.0)
         super().__init__(figsize=self.FIGSIZE)
 
         style = {"description_width": "initial"}
@@ -372,7 +367,7 @@ class LiveBoundaryTrainer(CourseWidget):
         The model is tiny, so the frames run on one CPU thread (faster than
         several); PyTorch's thread setting is restored afterwards.
         """
-        n_frames = _check_int("n_frames", n_frames, 1, 100_000)
+        n_frames = check_int("n_frames", n_frames, 1, 100_000)
         with _one_thread():
             for _ in range(n_frames):
                 if self.diverged:

@@ -30,8 +30,9 @@ import torch
 from matplotlib.patches import Rectangle
 from torch import nn
 
+from ..checks import check_choice, check_int, check_momentum, check_number, check_seed
 from ..style import EVAL_COLOR, TRAIN_COLOR
-from ._base import CourseWidget, check_choice, check_range
+from ._base import CourseWidget
 
 __all__ = ["ModeExplorer", "BatchNormPanel"]
 
@@ -41,39 +42,8 @@ OUT_TICK_FRACTIONS = (0.0, 0.25, 0.5, 0.75, 1.0)  # its ticks, as fractions of t
 PTS_XLIM, PTS_YLIM = 8.0, 4.0  # BatchNormPanel's fixed view: eval-mode (x) and train-mode (y) outputs
 
 
-def _check_int(name: str, value: Any, low: int, high: int) -> int:
-    """Raise a clear error unless ``value`` is an int in ``[low, high]``."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be a whole number between {low} and {high}, got {value!r}")
-    if not low <= value <= high:
-        raise ValueError(f"{name} must be between {low} and {high}, got {value}")
-    return value
-
-
-def _check_seed(seed: Any) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int (for example seed=0), got {seed!r}")
-    return seed
-
-
-def _check_dropout_p(p: Any) -> float:
-    check_range("p", p, 0.0, 1.0)
-    if p >= 1.0:
-        raise ValueError(
-            "p must be below 1: with p=1 dropout zeroes every unit and the 1/(1-p) "
-            "rescaling divides by zero. Use a value in [0, 1), for example p=0.5."
-        )
-    return float(p)
-
-
-def _check_momentum(momentum: Any) -> float:
-    check_range("momentum", momentum, 0.0, 1.0)
-    if momentum <= 0.0:
-        raise ValueError(
-            "momentum must be in (0, 1]: with momentum=0 the running statistics never move. "
-            "PyTorch's default is 0.1."
-        )
-    return float(momentum)
+#: How the widgets' errors call a valid count: "n_samples must be a whole number between 2 and 256".
+_WHOLE = "a whole number"
 
 
 def _set_heights(bars, heights: np.ndarray) -> None:
@@ -123,14 +93,19 @@ class ModeExplorer(CourseWidget):
         momentum: float = 0.1,
         sample: int = 0,
     ):
-        p = _check_dropout_p(p)
-        seed = _check_seed(seed)
-        check_choice("mode", mode, MODES)
-        n_samples = _check_int("n_samples", n_samples, 2, 256)
-        n_features = _check_int("n_features", n_features, 1, 64)
-        n_units = _check_int("n_units", n_units, 1, 64)
-        momentum = _check_momentum(momentum)
-        sample = _check_int("sample", sample, 0, n_samples - 1)
+        p = check_number("p", p, 0.0, 1.0)
+        if p >= 1.0:
+            raise ValueError(
+                "p must be below 1: with p=1 dropout zeroes every unit and the 1/(1-p) "
+                "rescaling divides by zero. Use a value in [0, 1), for example p=0.5."
+            )
+        seed = check_seed(seed, high=None)
+        check_choice("mode", mode, list(MODES))
+        n_samples = check_int("n_samples", n_samples, 2, 256, kind=_WHOLE)
+        n_features = check_int("n_features", n_features, 1, 64, kind=_WHOLE)
+        n_units = check_int("n_units", n_units, 1, 64, kind=_WHOLE)
+        momentum = check_momentum(momentum)
+        sample = check_int("sample", sample, 0, n_samples - 1, kind=_WHOLE)
         super().__init__(figsize=(13.0, 4.4))
 
         self.sample = sample
@@ -388,13 +363,13 @@ class BatchNormPanel(CourseWidget):
         scale: float = 2.0,
         n_points: int = 64,
     ):
-        batch_size = _check_int("batch_size", batch_size, 2, 64)
-        momentum = _check_momentum(momentum)
-        n_batches = _check_int("n_batches", n_batches, 1, 500)
-        self.seed = _check_seed(seed)
-        check_range("loc", loc, -100.0, 100.0)
-        check_range("scale (the population's standard deviation)", scale, 1e-3, 100.0)
-        self.n_points = _check_int("n_points", n_points, 2, 1024)
+        batch_size = check_int("batch_size", batch_size, 2, 64, kind=_WHOLE)
+        momentum = check_momentum(momentum)
+        n_batches = check_int("n_batches", n_batches, 1, 500, kind=_WHOLE)
+        self.seed = check_seed(seed, high=None)
+        loc = check_number("loc", loc, -100.0, 100.0)
+        scale = check_number("scale (the population's standard deviation)", scale, 1e-3, 100.0)
+        self.n_points = check_int("n_points", n_points, 2, 1024, kind=_WHOLE)
         self.loc, self.scale = float(loc), float(scale)
         super().__init__(figsize=(12.0, 4.6))
 

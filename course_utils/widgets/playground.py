@@ -27,9 +27,9 @@ import ipywidgets as widgets
 import numpy as np
 import torch
 
+from ..checks import check_choice, check_number
 from ..models import make_mlp
 from ..plotting import confidence_rgb, predict_grid
-from ._base import check_range
 from .live_boundary import DATA_SETTINGS, ClassPoints, LiveBoundaryTrainer, _paler
 
 __all__ = ["PlaygroundTrainer", "BATCH_SIZES"]
@@ -78,12 +78,11 @@ class PlaygroundTrainer(LiveBoundaryTrainer):
     ):
         if not isinstance(batchnorm, bool):
             raise TypeError(f"batchnorm must be True or False, got {batchnorm!r}")
-        if batch_size not in BATCH_SIZES or isinstance(batch_size, bool):
-            raise ValueError(f"batch_size must be one of {BATCH_SIZES}, got {batch_size!r}")
+        check_choice("batch_size", batch_size, BATCH_SIZES)
         if noise is None:
             noise = DATA_SETTINGS.get(dataset, {}).get("noise", 0.1)
-        check_range("noise", noise, 0.0, MAX_NOISE)
-        check_range("test_share", test_share, 0.1, 0.5)
+        noise = check_number("noise", noise, 0.0, MAX_NOISE)
+        test_share = check_number("test_share", test_share, 0.1, 0.5)
         style = {"description_width": "initial"}
         self.batchnorm = widgets.Checkbox(value=batchnorm, description="BatchNorm", indent=False)
         self.batch_size = widgets.Dropdown(

@@ -30,7 +30,7 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
 )
 
-from ..conversions import check_logits, check_real_device, check_threshold
+from ..checks import check_logits, check_real_device, check_threshold
 from ..plotting import CLASS_COLORS as COURSE_CLASS_COLORS
 from ._base import CourseWidget
 
@@ -275,7 +275,10 @@ class ThresholdExplorer(CourseWidget):
         Nothing on screen changes: use it to scan many thresholds quickly, then
         :meth:`set_threshold` to show the one you picked.
         """
-        threshold = check_threshold(threshold)
+        return self._metrics(check_threshold(threshold))
+
+    def _metrics(self, threshold: float) -> dict[str, Any]:
+        """:meth:`metrics` at a checked threshold (the slider's values are in [0, 1])."""
         predicted = (self.probabilities >= threshold).astype(np.int64)
         (tn, fp), (fn, tp) = confusion_matrix(self.targets, predicted, labels=[0, 1])
         precision, recall, f1, _ = precision_recall_fscore_support(
@@ -304,7 +307,7 @@ class ThresholdExplorer(CourseWidget):
 
     def _show(self, threshold: float) -> None:
         """Set :attr:`state`, :attr:`summary` and every artist for ``threshold``."""
-        s = self.metrics(threshold)
+        s = self._metrics(threshold)
         t = s["threshold"]
         self.threshold_line.set_xdata([t, t])
         self.hist_title.set_text(
