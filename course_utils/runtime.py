@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import os
 import random
+import sys
+from typing import Any
 
 import numpy as np
 import torch
 
-__all__ = ["set_seed", "get_device", "setup"]
+__all__ = ["set_seed", "get_device", "setup", "free_memory_after_each_cell"]
 
 _MAX_SEED = 2**32 - 1  # NumPy's legacy generator rejects anything larger
 
@@ -41,6 +45,49 @@ def get_device() -> torch.device:
     return torch.device("cpu")
 
 
+_frozen = False  # gc.freeze() runs once per process
+
+
+def _release_memory(*_: Any) -> None:
+    """Collect garbage now, then hand freed heap pages back to the system (glibc only)."""
+    gc.collect()
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):  # not glibc (musl, for example)
+            pass
+
+
+def free_memory_after_each_cell(shell: Any = None) -> bool:
+    """In a Jupyter kernel, free what each cell left behind as soon as it ends.
+
+    A figure is a cycle of objects (figure, axes, canvas), so once a cell has
+    shown it and a later cell has rebound ``fig``, only Python's full garbage
+    collection frees it. That runs rarely in a process that holds all of
+    torch's objects, so a notebook's memory piles up figure after figure. This
+    registers a hook that collects garbage after every cell. The first call
+    also freezes the objects that exist now (modules, classes: they live as
+    long as the kernel), so each collection only looks at what the notebook
+    made since, and takes milliseconds. Calling it again does nothing new.
+
+    Returns whether a hook is registered (``False`` outside IPython).
+    """
+    global _frozen
+    if shell is None:
+        ipython = sys.modules.get("IPython")  # a kernel has imported it; a script has not
+        shell = ipython.get_ipython() if ipython is not None else None
+    if shell is None or not hasattr(shell, "events"):
+        return False
+    if not _frozen:
+        gc.collect()  # garbage must not be frozen with the rest
+        gc.freeze()
+        _frozen = True
+    callbacks = shell.events.callbacks.get("post_run_cell", [])
+    if _release_memory not in callbacks:
+        shell.events.register("post_run_cell", _release_memory)
+    return True
+
+
 def setup(seed: int = 0, threads: int | None = 1) -> torch.device:
     """One call at the top of every notebook: seed, readable plots, compact printing.
 
@@ -49,7 +96,10 @@ def setup(seed: int = 0, threads: int | None = 1) -> torch.device:
       machines with different core counts (the course's models are tiny, so
       this costs nothing); pass ``threads=None`` to keep PyTorch's default;
     * applies the course's matplotlib style (large fonts for projectors);
-    * prints tensors with 4 decimals and no scientific notation.
+    * prints tensors with 4 decimals and no scientific notation;
+    * in a Jupyter kernel, frees what each cell leaves behind (figures it
+      replaced) as soon as the cell ends (:func:`free_memory_after_each_cell`),
+      so a kernel on a shared hub stays small.
 
     Returns the device from :func:`get_device`.
     """
@@ -68,4 +118,5 @@ def setup(seed: int = 0, threads: int | None = 1) -> torch.device:
     from .style import use_style
 
     use_style()
+    free_memory_after_each_cell()
     return get_device()

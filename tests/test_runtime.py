@@ -120,7 +120,59 @@ def test_setup_rejects_bad_seed(restore_globals):
 
 
 def test_public_names():
-    assert runtime.__all__ == ["set_seed", "get_device", "setup"]
+    assert runtime.__all__ == ["set_seed", "get_device", "setup", "free_memory_after_each_cell"]
     import course_utils
 
     assert course_utils.setup is setup and course_utils.set_seed is set_seed
+
+
+class FakeEvents:
+    def __init__(self):
+        self.callbacks = {"post_run_cell": []}
+
+    def register(self, event, function):
+        self.callbacks[event].append(function)
+
+
+class FakeShell:
+    def __init__(self):
+        self.events = FakeEvents()
+
+
+def test_a_kernel_frees_what_a_cell_left_behind_once_the_cell_ends(monkeypatch):
+    import gc
+    import weakref
+
+    from matplotlib.figure import Figure
+
+    freezes = []
+    monkeypatch.setattr(runtime, "_frozen", False)
+    monkeypatch.setattr(gc, "freeze", lambda: freezes.append(1))
+    shell = FakeShell()
+    assert runtime.free_memory_after_each_cell(shell) is True
+    assert runtime.free_memory_after_each_cell(shell) is True  # again, as when setup() is re-run
+    hooks = shell.events.callbacks["post_run_cell"]
+    assert len(hooks) == 1 and len(freezes) == 1, "one hook and one freeze per kernel"
+
+    fig = Figure()
+    fig.subplots().plot([0, 1])  # figure <-> axes <-> canvas: a reference cycle
+    gone = weakref.ref(fig)
+    gc.disable()  # no automatic collection may beat the hook to it
+    try:
+        del fig  # what rebinding `fig` in a later cell does
+        assert gone() is not None, "a figure cycle outlives its last name"
+        hooks[0](None)  # the cell ends
+        assert gone() is None
+    finally:
+        gc.enable()
+
+
+def test_outside_a_kernel_nothing_is_registered_or_frozen(monkeypatch):
+    import gc
+
+    freezes = []
+    monkeypatch.setattr(runtime, "_frozen", False)
+    monkeypatch.setattr(gc, "freeze", lambda: freezes.append(1))
+    monkeypatch.delitem(__import__("sys").modules, "IPython", raising=False)
+    assert runtime.free_memory_after_each_cell() is False
+    assert freezes == []

@@ -391,8 +391,9 @@ class BatchNormPanel(CourseWidget):
 
     def _build_figure(self) -> None:
         fig = self.figure
-        ax_pts, ax_run = fig.subplots(1, 2)
-        fig.subplots_adjust(left=0.08, right=0.98, bottom=0.27, top=0.85, wspace=0.25)
+        fig.set_layout_engine("none")  # fixed positions (the course style turns on constrained layout)
+        grid = fig.add_gridspec(1, 2, left=0.08, right=0.98, bottom=0.27, top=0.85, wspace=0.25)
+        ax_pts, ax_run = fig.add_subplot(grid[0]), fig.add_subplot(grid[1])
         (self._diagonal,) = ax_pts.plot([-1, 1], [-1, 1], "--", color="0.4", lw=1.5,
                                         label="train = eval")
         self._points = ax_pts.scatter([0.0], [0.0], c=[0.0], cmap="viridis", s=36,
