@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import functools
 import gc
 import os
 import random
@@ -48,14 +49,23 @@ def get_device() -> torch.device:
 _frozen = False  # gc.freeze() runs once per process
 
 
+@functools.cache
+def _malloc_trim() -> Any:
+    """glibc's ``malloc_trim``, loaded once; ``None`` elsewhere (macOS, Windows, musl)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
 def _release_memory(*_: Any) -> None:
     """Collect garbage now, then hand freed heap pages back to the system (glibc only)."""
     gc.collect()
-    if sys.platform.startswith("linux"):
-        try:
-            ctypes.CDLL("libc.so.6").malloc_trim(0)
-        except (OSError, AttributeError):  # not glibc (musl, for example)
-            pass
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 def free_memory_after_each_cell(shell: Any = None) -> bool:

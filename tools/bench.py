@@ -496,31 +496,31 @@ def _refresh_disabled(widget: Any) -> Iterator[None]:
                 delattr(owner, name)  # the instance attribute goes; the method is back
 
 
-def _slider_values(control: Any) -> list[Any]:
-    """Two valid values a quarter and three quarters along a slider's range."""
+def _slider_at(control: Any, fraction: float) -> Any:
+    """The value ``fraction`` of the way along a slider (a log slider's min and max are
+    exponents), rounded to its step; 0 and 1 give its exact ends."""
     lo, hi = control.min, control.max
     kind = type(control).__name__
     if kind == "FloatLogSlider":
-        base = getattr(control, "base", 10)
-        return [base ** (lo + 0.25 * (hi - lo)), base ** (lo + 0.75 * (hi - lo))]
-    a, b = lo + 0.25 * (hi - lo), lo + 0.75 * (hi - lo)
+        return getattr(control, "base", 10) ** (lo + fraction * (hi - lo))
+    if fraction in (0, 1):
+        return hi if fraction else lo
+    value = lo + fraction * (hi - lo)
     if kind.startswith("Int"):
-        a, b = int(round(a)), int(round(b))
-        if a == b:
-            a, b = lo, hi
-    else:
-        step = getattr(control, "step", None) or 0
-        if step:
-            a, b = lo + round((a - lo) / step) * step, lo + round((b - lo) / step) * step
-    return [a, b]
+        return int(round(value))
+    step = getattr(control, "step", None) or 0
+    return lo + round((value - lo) / step) * step if step else value
+
+
+def _slider_values(control: Any) -> list[Any]:
+    """Two valid values a quarter and three quarters along a slider's range."""
+    a, b = _slider_at(control, 0.25), _slider_at(control, 0.75)
+    return _slider_ends(control) if a == b else [a, b]
 
 
 def _slider_ends(control: Any) -> list[Any]:
-    """A slider's two extremes (as values: a log slider's min and max are exponents)."""
-    if type(control).__name__ == "FloatLogSlider":
-        base = getattr(control, "base", 10)
-        return [base**control.min, base**control.max]
-    return [control.min, control.max]
+    """A slider's two extremes, as values."""
+    return [_slider_at(control, 0), _slider_at(control, 1)]
 
 
 def _control_actions(widget: Any) -> list[tuple[str, str, Callable[[int], None]]]:

@@ -46,6 +46,13 @@ PTS_XLIM, PTS_YLIM = 8.0, 4.0  # BatchNormPanel's fixed view: eval-mode (x) and 
 _WHOLE = "a whole number"
 
 
+def _legend_below(ax: Any, handles: list[Any]) -> None:
+    """A figure legend at the bottom edge, centred under ``ax``: static, so rendered once."""
+    box = ax.get_position()
+    ax.figure.legend(handles=handles, loc="lower center", ncols=2, fontsize=10,
+                     bbox_to_anchor=((box.x0 + box.x1) / 2, 0.0), frameon=False)
+
+
 def _set_heights(bars, heights: np.ndarray) -> None:
     for rect, height in zip(bars, heights, strict=True):
         rect.set_height(float(height))
@@ -411,10 +418,7 @@ class BatchNormPanel(CourseWidget):
         ax_pts.set(xlabel="eval-mode output (running stats)",
                    ylabel="train-mode output\n(its own batch's stats)")
         # Below the axes, not inside: the points never hide it, and it never has to be redrawn.
-        left = ax_pts.get_position()
-        fig.legend(handles=[self._diagonal, self._points, self._beyond], loc="lower center", ncols=2,
-                   fontsize=10,
-                   bbox_to_anchor=((left.x0 + left.x1) / 2, 0.0), frameon=False)
+        _legend_below(ax_pts, [self._diagonal, self._points, self._beyond])
 
         (self._mean_line,) = ax_run.plot([], [], color="#009e73", label="running_mean")
         (self._std_line,) = ax_run.plot([], [], color="#cc79a7", label="sqrt(running_var)")
@@ -433,9 +437,7 @@ class BatchNormPanel(CourseWidget):
         high = max(self.loc + 3.0 * self.scale, 3.0 * self.scale)
         span = high - low
         ax_run.set_ylim(low - 0.05 * span, high + 0.25 * span)
-        fig.legend(handles=ax_run.get_legend_handles_labels()[0], loc="lower center", ncols=2, fontsize=10,
-                   bbox_to_anchor=((ax_run.get_position().x0 + ax_run.get_position().x1) / 2, 0.0),
-                   frameon=False)
+        _legend_below(ax_run, ax_run.get_legend_handles_labels()[0])
         self._axes = (ax_pts, ax_run)
         # Only these change with the sliders; everything else is rendered once.
         self.host.animate(self._points, self._beyond, ax_pts.title,
