@@ -701,8 +701,9 @@ def plot_decision_boundary(
         y: their class labels ``(N,)`` or ``(N, 1)`` (optional): colours the points,
             adds a legend and the accuracy.
         ax: where to draw; a new figure if ``None``.
-        grid_resolution: grid points per axis (2 to 1000); the model sees
-            ``grid_resolution**2`` points.
+        grid_resolution: grid points per axis (2 to 1000); the model sees the
+            ``grid_resolution**2`` grid points plus the N points of ``X`` (in one
+            batch in train mode).
         eps: margin added around the data on every side, in data units.
         response: ``"label"`` colours by predicted class; ``"probability"`` by
             P(class 1) (binary) or by the probability of the predicted class

@@ -180,6 +180,18 @@ def predict_grad_switch(model, x):
             m.training = flag
 
 
+def predict_forces_grad_on(model, x):  # tracking off for the pass, then forced on: wrong inside a caller's no_grad
+    flags = {m: m.training for m in model.modules()}
+    model.eval()
+    torch.set_grad_enabled(False)
+    try:
+        return model(x)
+    finally:
+        torch.set_grad_enabled(True)
+        for m, flag in flags.items():
+            m.training = flag
+
+
 def predict_no_finally(model, x):
     flags = {m: m.training for m in model.modules()}
     model.eval()
@@ -236,6 +248,7 @@ def test_predict_correct_passes(solution, capsys):
 
 
 PREDICT_MISTAKES = [
+    (predict_forces_grad_on, "called inside a block where the caller had switched gradient tracking off, predict switched it on"),
     (predict_with_helpers, "uses the course helper eval_mode"),
     (predict_colleague, "autograd saved"),
     (predict_dropout_on, "running statistics"),
@@ -413,6 +426,18 @@ def flip_rate_train_reference(model, x, n_passes=100):
     return flips / (n_passes * len(x))
 
 
+def flip_rate_one_pass_too_many(model, x, n_passes=100):  # range(n_passes + 1), divided by n_passes + 1
+    return flip_rate(model, x, n_passes + 1)
+
+
+def flip_rate_one_pass_too_few(model, x, n_passes=100):  # range(1, n_passes), divided by n_passes - 1
+    return flip_rate(model, x, n_passes - 1)
+
+
+def flip_rate_wrong_denominator(model, x, n_passes=100):  # n_passes passes, divided by (n_passes + 1) * len(x)
+    return flip_rate(model, x, n_passes) * n_passes / (n_passes + 1)
+
+
 def flip_rate_counts(model, x, n_passes=100):
     """Forgets to divide: returns a count, not a fraction."""
     return flip_rate(model, x, n_passes) * n_passes * len(x)
@@ -464,6 +489,9 @@ FLIP_MISTAKES = [
     (flip_rate_reference_in_given_mode, "handed to you in train mode"),
     (flip_rate_train_reference, "differ from its eval-mode labels"),
     (flip_rate_counts, "between 0 and 1"),
+    (flip_rate_one_pass_too_many, "with n_passes=4, on a model whose labels flip on every other train-mode pass, the rate is exactly 0.5000: you ran 5"),
+    (flip_rate_one_pass_too_few, "the rate is exactly 0.5000: you ran 3"),
+    (flip_rate_wrong_denominator, "the rate is exactly 0.5000: you ran 4 train-mode pass(es) and returned 0.4000"),
     (flip_rate_hard_coded, "in 0.16 +/- 0.03"),
     (flip_rate_tensor, "expected a Python float"),
     (flip_rate_empty_crash, "empty batch"),

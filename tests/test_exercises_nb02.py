@@ -379,6 +379,16 @@ def cwm_forces_modes(module, x):
     return not torch.allclose(a, b)
 
 
+def cwm_reseeds_globally(module, x):  # the same random numbers for both passes, but no fork_rng
+    outputs = []
+    for training in (True, False):
+        probe = copy.deepcopy(module).train(training)
+        with torch.no_grad():
+            torch.manual_seed(0)
+            outputs.append(probe(x))
+    return not torch.allclose(outputs[0], outputs[1])
+
+
 def cwm_tensor(module, x):
     return torch.tensor(changes_with_mode(module, x))
 
@@ -395,6 +405,7 @@ CWM_MISTAKES = [
     (cwm_on_the_module, "running statistics changed"),
     (cwm_forces_modes, "modes were changed"),
     (cwm_tensor, "Python bool"),
+    (cwm_reseeds_globally, "the global random number generator is not where it was"),
 ]
 
 

@@ -34,6 +34,13 @@ def validate_ok(model, X, y, loss_fn):
             m.training = flag
 
 
+def validate_on_a_copy_ok(model, X, y, loss_fn):  # the caller's model is never switched at all
+    import copy
+
+    with torch.no_grad():
+        return _metrics(copy.deepcopy(model).eval()(X), y, loss_fn)
+
+
 def validate_no_grad_ok(model, X, y, loss_fn):
     from course_utils.modes import eval_mode
 
@@ -238,7 +245,8 @@ def validate_first_batch_only(model, X, y, loss_fn):
 
 
 @pytest.mark.parametrize(
-    "solution", [validate_ok, validate_no_grad_ok, validate_sigmoid_ok, validate_sigmoid_strict_ok]
+    "solution",
+    [validate_ok, validate_no_grad_ok, validate_on_a_copy_ok, validate_sigmoid_ok, validate_sigmoid_strict_ok],
 )
 def test_exercise_1_accepts_correct_validate(solution, capsys):
     result = nb03.check_exercise_1(solution)

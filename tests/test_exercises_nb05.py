@@ -396,6 +396,14 @@ def evaluate_logit_threshold(model, X, y):
     return result
 
 
+def evaluate_strict_threshold(model, X, y):  # P > 0.5 instead of P >= 0.5: a logit of exactly 0 becomes class 0
+    logits = _eval_logits(model, X)
+    result = _values(logits, y)
+    labels = (torch.sigmoid(logits) > 0.5).float()
+    result["accuracy"] = (labels == y.reshape(logits.shape).float()).float().mean().item()
+    return result
+
+
 def evaluate_forced_train(model, X, y):  # always ends in train mode
     model.eval()
     try:
@@ -456,7 +464,7 @@ def evaluate_switch_on_at_end(model, X, y):  # turns tracking on for a caller wh
 
 def test_evaluate_correct_passes(capsys):
     assert nb05.check_exercise_3(evaluate).passed
-    assert "✅ Exercise 5.3 (evaluate) passed (13 checks)." in capsys.readouterr().out
+    assert "✅ Exercise 5.3 (evaluate) passed (14 checks)." in capsys.readouterr().out
 
 
 def test_evaluate_on_a_copy_passes():
@@ -478,6 +486,7 @@ EVALUATE_MISTAKES = [
     (evaluate_double_sigmoid, "the sigmoid was applied twice"),
     (evaluate_broadcast, "the mean of an 40x40 table"),
     (evaluate_logit_threshold, "labels from the logits compared with 0.5"),
+    (evaluate_strict_threshold, "at P = 0.5 exactly (logit 0) were labelled 0"),
     (evaluate_forced_train, "a model in eval mode: afterwards"),
     (evaluate_root_flag_only, "a model with a frozen BatchNorm: afterwards 1 module(s) changed mode (body.1 eval -> train)"),
     (evaluate_restore_without_finally, "a model whose forward pass raises: afterwards"),

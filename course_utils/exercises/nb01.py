@@ -82,6 +82,28 @@ def _flip_net(p: float = 0.5) -> nn.Module:
     return nn.Sequential(nn.Dropout(p), linear)
 
 
+class _EveryOther(nn.Module):
+    """Class 0 in eval mode; in train mode class 1 on the 1st, 3rd, 5th... pass: exact flip rates.
+
+    The count is kept on the class, so it also counts the passes of a copy of the model.
+    """
+
+    train_calls = 0
+
+    def __init__(self) -> None:
+        super().__init__()
+        _EveryOther.train_calls = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = torch.zeros(x.shape[0], 2)
+        logits[:, 0] = 1.0
+        if self.training:
+            _EveryOther.train_calls += 1
+            if _EveryOther.train_calls % 2 == 1:
+                logits = logits.flip(1)
+        return logits
+
+
 def _flags(model: nn.Module) -> list[tuple[str, bool]]:
     return [(name or "(model)", m.training) for name, m in model.named_modules()]
 
@@ -299,6 +321,13 @@ def check_exercise_2(predict: Callable[[nn.Module, torch.Tensor], torch.Tensor])
                     "after predict, gradient tracking is switched off for the rest of the program; it "
                     "should be off during the forward pass only"
                 )
+            with torch.no_grad():
+                predict(net, x)
+                if torch.is_grad_enabled():
+                    return (
+                        "called inside a block where the caller had switched gradient tracking off, predict switched it "
+                        "on for the rest of that block: put back the setting the caller had, not 'on'"
+                    )
             return None
 
         def restores(prepare: Callable[[], None], what: str) -> Callable[[], object]:
@@ -354,7 +383,7 @@ def check_exercise_2(predict: Callable[[nn.Module, torch.Tensor], torch.Tensor])
                     ("the same input gives the same output twice", deterministic),
                     ("the output is the eval-mode output", matches_eval),
                     ("no autograd graph is built", no_graph),
-                    ("gradient tracking is still on afterwards", grad_mode_kept),
+                    ("gradient tracking comes back as the caller had it", grad_mode_kept),
                     ("a model in train mode is back in train mode", restores(net.train, "a model in train mode")),
                     ("a model in eval mode stays in eval mode", restores(net.eval, "a model in eval mode")),
                     (
@@ -430,6 +459,20 @@ def check_exercise_3(flip_rate: Callable[[nn.Module, torch.Tensor, int], float])
                 return None
 
             return check
+
+        def counts_exactly() -> object:
+            for n_passes in (4, 5):
+                model = _EveryOther().eval()
+                value = as_rate(flip_rate(model, ones[:6], n_passes))
+                true = ((n_passes + 1) // 2) / n_passes
+                if _EveryOther.train_calls != n_passes or abs(value - true) > 1e-9:
+                    return (
+                        f"with n_passes={n_passes}, on a model whose labels flip on every other train-mode "
+                        f"pass, the rate is exactly {true:.4f}: you ran {_EveryOther.train_calls} train-mode "
+                        f"pass(es) and returned {value:.4f}. Count exactly n_passes passes, and divide by "
+                        "the number of comparisons you made"
+                    )
+            return None
 
         def empty_batch() -> object:
             flipper.eval()
@@ -519,6 +562,7 @@ def check_exercise_3(flip_rate: Callable[[nn.Module, torch.Tensor, int], float])
                     ("another dropout rate: close to 0.16", rate(rarely, 0.16, 50, 200, 0.03)),
                     ("a model handed over in train mode: still close to 1/4",
                      rate(flipper, 0.25, 50, 200, 0.03, handed_in="train")),
+                    ("exactly n_passes passes, exactly counted", counts_exactly),
                     ("an empty batch has flip rate 0.0", empty_batch),
                     ("no autograd graph is built", no_graph),
                     ("a model in eval mode stays in eval mode", restores(flipper.eval, "a model in eval mode")),

@@ -475,6 +475,18 @@ def check_exercise_4(changes_with_mode: Callable[[nn.Module, torch.Tensor], bool
 
             return check
 
+        def leaves_the_generator() -> object:
+            torch.rand(7)  # a caller mid-way through their random numbers, not at a fresh seed
+            state = torch.random.get_rng_state()
+            changes_with_mode(nn.Dropout(0.5), x)
+            if not torch.equal(state, torch.random.get_rng_state()):
+                return (
+                    "after your function the global random number generator is not where it was: the "
+                    "caller's next random numbers (their dropout masks, shuffles, initial weights) come "
+                    "out differently just because they asked this question"
+                )
+            return None
+
         bn_eval = nn.BatchNorm1d(6).eval()
         mixed = nn.Sequential(nn.Linear(6, 6), nn.BatchNorm1d(6), nn.Dropout(0.3))
         mixed[1].eval()
@@ -502,6 +514,7 @@ def check_exercise_4(changes_with_mode: Callable[[nn.Module, torch.Tensor], bool
                  answer(_NoisyBothScaledInTrain(), True, "a layer that adds noise in both modes and triples in train mode")),
                 ("a BatchNorm in eval mode is left as it was", leaves_no_trace(bn_eval, "a BatchNorm in eval mode")),
                 ("a mixed-mode model is left as it was", leaves_no_trace(mixed, "a mixed-mode model")),
+                ("the caller's random numbers are left alone", leaves_the_generator),
             ],
             hint=(
                 "two passes of a random layer differ even in the same mode. To see the mode alone, the "

@@ -63,16 +63,24 @@ def _nested_model(n_in: int, n_out: int) -> nn.Sequential:
     )
 
 
+class _SharedRecord(list):
+    """A list that a deep copy shares instead of copying: the calls of a copy of the layer count too."""
+
+    def __deepcopy__(self, memo: dict) -> _SharedRecord:
+        return self
+
+
 class _ModeAware(nn.Module):
     """A custom layer, neither Dropout nor BatchNorm, that reads ``self.training``.
 
     In train mode it halves its input (as a team's own noise or scaling layer
-    might); in eval mode it passes it on. It records the mode of every call.
+    might); in eval mode it passes it on. It records the mode of every call,
+    its copies' calls included (a learner may run a deep copy of the model).
     """
 
     def __init__(self) -> None:
         super().__init__()
-        self.seen: list[bool] = []
+        self.seen: list[bool] = _SharedRecord()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.seen.append(self.training)

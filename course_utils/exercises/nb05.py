@@ -394,6 +394,7 @@ def _reference(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, 
         "loss_of_probabilities": F.binary_cross_entropy(probs, targets).item(),
         "broadcast": (labels.reshape(-1, 1) == targets.reshape(1, -1)).float().mean().item(),
         "logit_threshold": ((logits >= 0.5).float() == targets).float().mean().item(),
+        "strict": ((probs > 0.5).float() == targets).float().mean().item(),
     }
 
 
@@ -447,11 +448,16 @@ def check_exercise_3(evaluate: Callable[[nn.Module, torch.Tensor, torch.Tensor],
         return check
 
     def values(
-        what: str, reshape_y: Callable[[torch.Tensor], torch.Tensor], n: int = 40, confident: bool = False
+        what: str, reshape_y: Callable[[torch.Tensor], torch.Tensor], n: int = 40, confident: bool = False,
+        undecided: bool = False,
     ) -> Callable[[], object]:
         def check() -> object:
             model = _net().eval()
             x, y = _evaluation_data(n)
+            if undecided:  # every logit exactly 0: P = 0.5 on the threshold, class 1 by the course's rule
+                with torch.no_grad():
+                    model.head.weight.zero_()
+                    model.head.bias.zero_()
             if confident:  # logits centred on 0 with spread 40: many beyond 17, where float32 sigmoid is 1.0
                 with torch.no_grad():
                     z = model(x)
@@ -480,6 +486,11 @@ def check_exercise_3(evaluate: Callable[[nn.Module, torch.Tensor, torch.Tensor],
                         f"on {what} your accuracy is {accuracy:.4f}, the mean of an {n}x{n} table: labels and "
                         f"targets of different shapes were broadcast, every label compared with every target; "
                         f"expected {ref['accuracy']:.4f}"
+                    )
+                if abs(accuracy - ref["strict"]) < 1e-6:
+                    return (
+                        f"on {what} your accuracy is {accuracy:.4f}: the samples at P = 0.5 exactly (logit 0) "
+                        f"were labelled 0; the rule is P >= 0.5 means class 1, expected {ref['accuracy']:.4f}"
                     )
                 if abs(accuracy - ref["logit_threshold"]) < 1e-6:
                     return (
@@ -553,6 +564,10 @@ def check_exercise_3(evaluate: Callable[[nn.Module, torch.Tensor, torch.Tensor],
                 ("targets (N,) float", values("targets of shape (N,)", lambda y: y.reshape(-1))),
                 ("targets (N,) long", values("long targets of shape (N,)", lambda y: y.reshape(-1).long())),
                 ("a batch of one", values("a batch of one sample", lambda y: y.reshape(-1), n=1)),
+                (
+                    "a model that cannot decide: every logit exactly 0",
+                    values("a model whose logits are all exactly 0", lambda y: y, undecided=True),
+                ),
                 (
                     "a confident model: logits beyond 17",
                     values("a confident model (logits beyond 17)", lambda y: y, confident=True),

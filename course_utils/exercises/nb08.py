@@ -161,7 +161,9 @@ def _wrong_modes(model: nn.Module, frozen: set[str], where: str = "") -> str:
             "although every weight of the part around it is frozen: its running statistics "
             "would drift towards the new data"
         )
-    random_ones = [n for n in in_train if _is_random(modules[n])]
+    # Leaf layers only: a wrapper (say the learner's own module around the backbone) has the
+    # weights of what it wraps and changes no features by itself; the generic message fits it.
+    random_ones = [n for n in in_train if _is_random(modules[n]) and next(modules[n].children(), None) is None]
     if random_ones:
         return prefix + (
             f"{_listing(random_ones, modules)} {'is' if len(random_ones) == 1 else 'are'} in train "
